@@ -1,0 +1,12 @@
+"""CLI command groups, one module per area; ``register_all`` adds them to the root app."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register_all(app: typer.Typer) -> None:
+    from observatory_storage.commands import db, ingest, maintenance, operator, service
+
+    for module in (db, ingest, maintenance, service, operator):
+        module.register(app)

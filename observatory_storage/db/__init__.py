@@ -1,0 +1,1 @@
+"""Database access: connections and pools, the embedded server, backend detection."""

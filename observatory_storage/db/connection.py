@@ -1,0 +1,69 @@
+"""Connections and pools, built from Settings; the password is never logged."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
+
+from observatory_storage.db import embedded
+from observatory_storage.settings import Settings, redact_text
+
+APPLICATION_NAME = "observatory-storage"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached; the message carries no secret."""
+
+
+def conninfo(settings: Settings, *, start_embedded: bool = True) -> str:
+    """libpq connection string for the configured database (starts the embedded one)."""
+    if settings.database_url:
+        base = settings.database_url
+    elif start_embedded:
+        base = embedded.ensure_started(settings.embedded_pg_dir)
+    else:
+        base = embedded.running_uri(settings.embedded_pg_dir)
+        if base is None:
+            raise DatabaseUnavailable(
+                f"embedded PostgreSQL is not running ({settings.embedded_pg_dir}); "
+                "start it with `observatory-storage db start`"
+            )
+    extra: dict[str, object] = {}
+    params = conninfo_to_dict(base)
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = settings.db_connect_timeout
+    if "application_name" not in params:
+        extra["application_name"] = APPLICATION_NAME
+    if settings.db_sslmode:
+        extra["sslmode"] = settings.db_sslmode
+    return make_conninfo(base, **extra)
+
+
+def connect(settings: Settings, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
+    """A new connection, or DatabaseUnavailable with a redacted reason."""
+    info = conninfo(settings)
+    try:
+        return psycopg.connect(info, autocommit=autocommit, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to {settings.redacted_database_url}: "
+            f"{redact_text(str(exc).strip(), settings)}"
+        ) from None
+
+
+def make_pool(settings: Settings, *, name: str, open: bool = True, **kwargs) -> ConnectionPool:
+    """A psycopg_pool sized by DB_POOL_*; connections are checked before use."""
+    pool = ConnectionPool(
+        conninfo(settings),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        timeout=settings.db_pool_timeout,
+        name=name,
+        open=False,
+        check=ConnectionPool.check_connection,
+        **kwargs,
+    )
+    if open:
+        pool.open(wait=False)
+    return pool

@@ -1,0 +1,18 @@
+"""The Dagster code location: every job, sensor, schedule and resource of the product.
+
+Loaded by ``workspace.yaml`` (``dagster dev``, webserver, daemon) and by tests.
+Steps run in the run worker's own process (in_process_executor): one process per run
+instead of one per step keeps a burst of ingest runs cheap on small machines.
+"""
+
+import dagster as dg
+
+from observatory_storage.defs import ingest, maintenance, resources, schedules, sensors
+
+defs = dg.Definitions(
+    jobs=[*ingest.JOBS, *maintenance.JOBS],
+    sensors=[*sensors.SENSORS, *ingest.SENSORS, *maintenance.SENSORS],
+    schedules=[*schedules.SCHEDULES, *maintenance.SCHEDULES],
+    resources=resources.RESOURCES,
+    executor=dg.in_process_executor,
+)

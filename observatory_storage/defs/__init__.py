@@ -1,0 +1,1 @@
+"""Dagster definitions, one module per concern; ``observatory_storage.definitions`` joins them."""

@@ -1,0 +1,5 @@
+"""Dagster ingest definitions."""
+
+JOBS: list = []
+SENSORS: list = []
+SCHEDULES: list = []

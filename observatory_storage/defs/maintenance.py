@@ -1,0 +1,5 @@
+"""Dagster maintenance definitions."""
+
+JOBS: list = []
+SENSORS: list = []
+SCHEDULES: list = []

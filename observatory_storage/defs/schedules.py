@@ -1,0 +1,5 @@
+"""Dagster schedules definitions."""
+
+JOBS: list = []
+SENSORS: list = []
+SCHEDULES: list = []

@@ -1,0 +1,5 @@
+"""Dagster sensors definitions."""
+
+JOBS: list = []
+SENSORS: list = []
+SCHEDULES: list = []

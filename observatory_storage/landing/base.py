@@ -1,0 +1,79 @@
+"""What every landing bucket offers; ``open_landing`` picks the implementation from a URL.
+
+Layout: ``<landing>/<dataset>/**/<file>`` with dataset ``traces``, ``metrics`` or ``logs``.
+Names starting with ``.`` or ``_`` (in any path segment) and names ending ``.tmp``,
+``.part`` or ``.inprogress`` are never listed: writers write under such a name and rename
+(S3 PUTs are atomic). ``_quarantine/`` holds files set aside with a reason.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from observatory_storage.settings import Settings
+
+QUARANTINE_PREFIX = "_quarantine"
+IGNORED_SUFFIXES = (".tmp", ".part", ".inprogress", ".crc")
+FORMAT_SUFFIXES = (".parquet", ".pq", ".arrow", ".feather", ".arrows", ".ipc")
+
+
+@dataclass(frozen=True)
+class LandingObject:
+    key: str  # relative to the landing root, "/"-separated: traces/2026/11/28/batch-1.parquet
+    dataset: str
+    size: int
+    fingerprint: str  # changes when the content changes (size + mtime_ns, or the ETag)
+    modified: float  # epoch seconds
+
+
+class LandingError(RuntimeError):
+    """The landing bucket could not be listed or read."""
+
+
+class ObjectGone(LandingError):
+    """The object disappeared (or changed) between listing and reading."""
+
+
+class Landing(abc.ABC):
+    url: str
+
+    @abc.abstractmethod
+    def list(self, dataset: str | None = None) -> Iterator[LandingObject]:
+        """Visible objects (ignored names and _quarantine/ excluded), in key order."""
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> LandingObject:
+        """Current state of one object; raises ObjectGone."""
+
+    @abc.abstractmethod
+    def open(self, obj: LandingObject) -> BinaryIO:
+        """A seekable binary file of exactly the listed version; raises ObjectGone."""
+
+    @abc.abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Write an object atomically (write-then-rename locally)."""
+
+    @abc.abstractmethod
+    def move(self, key: str, new_key: str) -> None:
+        """Rename an object (quarantine and replay)."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete an object; no error when it is already gone."""
+
+    def quarantine_key(self, key: str) -> str:
+        return f"{QUARANTINE_PREFIX}/{key}"
+
+
+def open_landing(settings: Settings, url: str | None = None) -> Landing:
+    url = url or settings.landing_url
+    if url.startswith("s3://"):
+        from observatory_storage.landing.s3 import S3Landing
+
+        return S3Landing(url, settings)
+    from observatory_storage.landing.local import LocalLanding
+
+    return LocalLanding(url)

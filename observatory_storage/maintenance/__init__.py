@@ -1,0 +1,1 @@
+"""Database upkeep: migrations, VACUUM/ANALYZE, retention, partitions, compression, rollups."""

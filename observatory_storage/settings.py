@@ -1,0 +1,211 @@
+"""Every setting of the product, read from the environment (and an optional .env file).
+
+One module owns configuration: the CLI, the Dagster resources and the service all call
+:func:`get_settings`. A bad value fails at start-up with :class:`SettingsError`, whose
+message names the variable and never repeats a password.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Configuration from environment variables (names are the field names, upper case)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- database -------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL/TimescaleDB URL (postgresql://user:pass@host:5432/db). "
+        "Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DIR.",
+    )
+    db_schema: str = Field("public", description="Schema holding the dataset tables and the ledger.")
+    db_pool_min_size: int = Field(1, ge=0, description="Connections a pool keeps open.")
+    db_pool_max_size: int = Field(10, ge=1, description="Most connections a pool opens.")
+    db_pool_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a pooled connection.")
+    db_connect_timeout: int = Field(10, ge=1, description="Seconds to wait for a new connection.")
+    db_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        Field(None, description="libpq sslmode; overrides the URL's own sslmode when set.")
+    )
+    embedded_pg_dir: Path = Field(
+        PROJECT_ROOT / ".cache" / "pgdata",
+        description="Data folder of the embedded PostgreSQL used when DATABASE_URL is unset.",
+    )
+
+    # --- COPY -----------------------------------------------------------------------
+    copy_batch_size: int = Field(50_000, ge=1, description="Rows per record batch read and COPYed.")
+    copy_flush_interval: int = Field(
+        250, ge=0, description="Milliseconds between ingest sensor checks for new files."
+    )
+    copy_buffer_size: int = Field(
+        1 << 20, ge=8192, description="Bytes of encoded COPY data sent to the server per write."
+    )
+    copy_dedupe_traces: bool = Field(
+        False,
+        description="Skip spans whose (trace_id, span_id) is already stored "
+        "(staging table + ON CONFLICT; slower).",
+    )
+
+    # --- retention ------------------------------------------------------------------
+    retention_traces_days: int = Field(30, ge=1, description="Days of raw traces kept.")
+    retention_metrics_days: int = Field(90, ge=1, description="Days of raw metrics kept.")
+    retention_logs_days: int = Field(7, ge=1, description="Days of logs kept.")
+    retention_rollups_days: int = Field(400, ge=1, description="Days of hourly rollups kept.")
+    retention_ledger_days: int = Field(
+        90, ge=1, description="Days of ingest ledger rows kept (totals are kept forever)."
+    )
+    retention_landing_days: int | None = Field(
+        7,
+        ge=0,
+        description="Days a loaded landing file is kept before deletion; empty keeps them forever.",
+    )
+    partitions_ahead_days: int = Field(
+        7, ge=1, description="Daily partitions created ahead (plain PostgreSQL)."
+    )
+    compress_after_days: int = Field(
+        3, ge=1, description="Age before chunks are compressed (licensed TimescaleDB only)."
+    )
+    chunk_interval_traces: str = Field("1 day", description="Hypertable chunk interval of traces.")
+    chunk_interval_metrics: str = Field("1 day", description="Hypertable chunk interval of metrics.")
+    chunk_interval_logs: str = Field("1 day", description="Hypertable chunk interval of logs.")
+
+    # --- landing bucket -------------------------------------------------------------
+    landing_url: str = Field(
+        "./landing", description="Local folder or s3://bucket/prefix files are dropped into."
+    )
+    landing_quarantine_move: bool = Field(
+        True, description="Move quarantined files to <landing>/_quarantine/."
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto...).")
+    s3_region: str | None = Field(None, description="S3 region (AWS_REGION also works).")
+    ingest_max_files_per_run: int = Field(500, ge=1, description="Most files one ingest run takes.")
+    ingest_max_bytes_per_run: int = Field(
+        2 << 30, ge=1, description="Most bytes one ingest run takes (one larger file still runs alone)."
+    )
+    sensor_interval_seconds: int = Field(1, ge=1, description="Landing sensor minimum interval.")
+
+    # --- service --------------------------------------------------------------------
+    health_host: str = Field("127.0.0.1", description="Address the health/metrics service binds to.")
+    health_port: int = Field(8080, ge=1, le=65535, description="Port of /health.")
+    metrics_port: int = Field(9090, ge=1, le=65535, description="Port of Prometheus /metrics.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @field_validator("db_schema")
+    @classmethod
+    def _schema_is_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError("must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_is_postgres(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc})") from None
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("retention_landing_days", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if value in ("", None) else value
+
+    @field_validator("landing_url")
+    @classmethod
+    def _landing_scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("", "file", "s3"):
+            raise ValueError("must be a local folder, file://... or s3://bucket/prefix")
+        if scheme == "s3" and not urlsplit(value).netloc:
+            raise ValueError("s3:// URL needs a bucket name")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_sizes(self) -> Settings:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        if self.health_port == self.metrics_port:
+            raise ValueError("HEALTH_PORT and METRICS_PORT must differ")
+        return self
+
+    @property
+    def redacted_database_url(self) -> str:
+        return redact_url(self.database_url) if self.database_url else "embedded"
+
+    def retention_days(self, dataset: str) -> int:
+        return getattr(self, f"retention_{dataset}_days")
+
+    def chunk_interval(self, dataset: str) -> str:
+        return getattr(self, f"chunk_interval_{dataset}")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (also ``password=`` query options)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{host}"
+    query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str, settings: Settings | None = None) -> str:
+    """Remove a known password and anything shaped like one from free text (errors, logs)."""
+    text = re.sub(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    text = re.sub(r"(?i)(password\s*=\s*)('[^']*'|\S+)", r"\1***", text)
+    if settings is not None and settings.database_url:
+        password = urlsplit(settings.database_url).password
+        if password:
+            text = text.replace(password, "***")
+    return text
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings from the environment; raise SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            message = error["msg"].removeprefix("Value error, ")
+            shown = "" if "url" in name.lower() else f" (got {error.get('input')!r})"
+            problems.append(f"{name}: {message}{shown}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()
