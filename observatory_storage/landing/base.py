@@ -13,10 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from observatory_storage.landing.keys import (  # noqa: F401 - re-exported
+    IGNORED_SUFFIXES,
+    QUARANTINE_PREFIX,
+    dataset_of,
+    is_ignored,
+    unsafe_reason,
+)
 from observatory_storage.settings import Settings
 
-QUARANTINE_PREFIX = "_quarantine"
-IGNORED_SUFFIXES = (".tmp", ".part", ".inprogress", ".crc")
 FORMAT_SUFFIXES = (".parquet", ".pq", ".arrow", ".feather", ".arrows", ".ipc")
 
 
@@ -66,6 +71,24 @@ class Landing(abc.ABC):
 
     def quarantine_key(self, key: str) -> str:
         return f"{QUARANTINE_PREFIX}/{key}"
+
+    def original_key(self, quarantine_key: str) -> str:
+        """The key a quarantined object came from (inverse of quarantine_key)."""
+        prefix = f"{QUARANTINE_PREFIX}/"
+        if not quarantine_key.startswith(prefix):
+            raise ValueError(f"{quarantine_key!r} is not under {prefix}")
+        return quarantine_key[len(prefix):]
+
+    @abc.abstractmethod
+    def list_quarantined(self) -> Iterator[LandingObject]:
+        """Objects under _quarantine/ (their keys keep the _quarantine/ prefix)."""
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except ObjectGone:
+            return False
+        return True
 
 
 def open_landing(settings: Settings, url: str | None = None) -> Landing:

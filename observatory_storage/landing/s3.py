@@ -1,0 +1,173 @@
+"""A landing bucket on any S3-compatible store (AWS S3, MinIO, Ceph, moto...).
+
+Endpoint and region come from Settings (``S3_ENDPOINT_URL``, ``S3_REGION`` or
+``AWS_REGION``); credentials from the standard AWS chain (``AWS_ACCESS_KEY_ID``...,
+profiles, instance roles). A PUT is atomic, so writers need no rename. The fingerprint
+is ETag plus size; :meth:`S3Landing.open` downloads with ``If-Match`` so the bytes read
+are exactly the version that was listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from observatory_storage.landing.base import (
+    QUARANTINE_PREFIX,
+    Landing,
+    LandingError,
+    LandingObject,
+    ObjectGone,
+    dataset_of,
+    is_ignored,
+    unsafe_reason,
+)
+from observatory_storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SPOOL_IN_MEMORY_BYTES = 32 << 20  # downloads larger than this spill to a temp file
+_GONE_CODES = {"NoSuchKey", "404", "NotFound", "PreconditionFailed", "412"}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3Landing(Landing):
+    def __init__(self, url: str, settings: Settings, client=None):
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise LandingError(f"not an s3://bucket/prefix URL: {url!r}")
+        self.url = url
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        region = settings.s3_region or os.environ.get("AWS_REGION") or os.environ.get(
+            "AWS_DEFAULT_REGION"
+        )
+        self.client = client or boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=region or "us-east-1",
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    # --- helpers ----------------------------------------------------------------------
+    def _full(self, key: str) -> str:
+        reason = unsafe_reason(key)
+        if reason:
+            raise LandingError(f"refusing landing key {key!r}: {reason}")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _relative(self, full: str) -> str:
+        return full[len(self.prefix) + 1 :] if self.prefix else full
+
+    @staticmethod
+    def _object(key: str, size: int, etag: str, modified, dataset: str | None) -> LandingObject:
+        return LandingObject(
+            key=key,
+            dataset=dataset or "",
+            size=int(size),
+            fingerprint=f"{etag.strip(chr(34))}-{size}",
+            modified=modified.timestamp(),
+        )
+
+    def _walk(self, sub: str) -> Iterator[tuple[str, dict]]:
+        prefix = self._full(sub) + "/" if sub else (f"{self.prefix}/" if self.prefix else "")
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:  # S3 returns keys in UTF-8 binary order
+                for item in page.get("Contents", []):
+                    key = self._relative(item["Key"])
+                    if key.endswith("/"):  # "folder" placeholder objects
+                        continue
+                    reason = unsafe_reason(key)
+                    if reason:
+                        log.warning("landing: skipping unsafe key %r (%s)", key, reason)
+                        continue
+                    yield key, item
+        except (ClientError, BotoCoreError) as exc:
+            raise LandingError(f"cannot list {self.url}: {exc}") from exc
+
+    # --- Landing ----------------------------------------------------------------------
+    def list(self, dataset: str | None = None) -> Iterator[LandingObject]:
+        for key, item in self._walk(dataset or ""):
+            if is_ignored(key):
+                continue
+            ds = dataset_of(key)
+            if ds is None:
+                log.warning("landing: %r is outside traces/, metrics/ and logs/; not loaded", key)
+                continue
+            yield self._object(key, item["Size"], item["ETag"], item["LastModified"], ds)
+
+    def list_quarantined(self) -> Iterator[LandingObject]:
+        for key, item in self._walk(QUARANTINE_PREFIX):
+            ds = dataset_of(self.original_key(key))
+            yield self._object(key, item["Size"], item["ETag"], item["LastModified"], ds)
+
+    def stat(self, key: str) -> LandingObject:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except ClientError as exc:
+            if _code(exc) in _GONE_CODES:
+                raise ObjectGone(f"{key} is gone") from None
+            raise LandingError(f"cannot stat {key}: {exc}") from exc
+        return self._object(
+            key, head["ContentLength"], head["ETag"], head["LastModified"], dataset_of(key)
+        )
+
+    def open(self, obj: LandingObject) -> BinaryIO:
+        etag = obj.fingerprint.rsplit("-", 1)[0]
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=self._full(obj.key), IfMatch=f'"{etag}"'
+            )
+        except ClientError as exc:
+            if _code(exc) in _GONE_CODES:
+                raise ObjectGone(f"{obj.key} is gone or changed since it was listed") from None
+            raise LandingError(f"cannot read {obj.key}: {exc}") from exc
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+        try:
+            with response["Body"] as body:
+                shutil.copyfileobj(body, spool, 1 << 20)
+            if spool.tell() != obj.size:
+                raise ObjectGone(f"{obj.key} changed while it was read")
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
+        except (ClientError, BotoCoreError) as exc:
+            raise LandingError(f"cannot write {key}: {exc}") from exc
+
+    def move(self, key: str, new_key: str) -> None:
+        source = {"Bucket": self.bucket, "Key": self._full(key)}
+        try:  # managed copy: multipart for objects over 5 GB
+            self.client.copy(source, self.bucket, self._full(new_key))
+        except ClientError as exc:
+            if _code(exc) in _GONE_CODES:
+                raise ObjectGone(f"{key} is gone") from None
+            raise LandingError(f"cannot move {key} to {new_key}: {exc}") from exc
+        self.delete(key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except ClientError as exc:
+            if _code(exc) not in _GONE_CODES:
+                raise LandingError(f"cannot delete {key}: {exc}") from exc
