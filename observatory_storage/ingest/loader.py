@@ -1,0 +1,238 @@
+"""Load landing files into their tables, one transaction per file, exactly once.
+
+``pending_objects`` lists what still needs work (landing listing minus the ledger);
+``load_objects`` loads a list of objects. For each file, in ONE transaction: claim the key
+in the ledger, stream record batches -> conform -> binary COPY, record the row count,
+commit. A bad file is rolled back and quarantined (ledger row with the reason, file moved
+to ``_quarantine/``) while the other files keep flowing. A file that vanished or changed
+between listing and reading is reported ``gone`` and left for the next listing.
+
+Transient database errors (connection lost, admin shutdown, serialization failure,
+deadlock...) propagate: the caller (Dagster's RetryPolicy) retries the run, and the
+ledger makes the retry skip every file that was already committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+
+import psycopg
+from psycopg import sql
+
+from observatory_storage.datasets import DATASETS, Dataset, get_dataset
+from observatory_storage.db.connection import connect
+from observatory_storage.ingest import ledger
+from observatory_storage.ingest.conform import Conformer
+from observatory_storage.ingest.copy import copy_batches
+from observatory_storage.ingest.errors import BadFile, RejectedByDatabase
+from observatory_storage.ingest.readers import BatchReader
+from observatory_storage.ingest.summary import FileOutcome, IngestReport
+from observatory_storage.landing.base import (
+    Landing,
+    LandingError,
+    LandingObject,
+    ObjectGone,
+    open_landing,
+)
+from observatory_storage.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATE classes that mean "this file's data is unacceptable", not "the database is
+# unwell": 22 data exception, 23 integrity constraint violation, 54 program limit exceeded.
+_DATA_ERROR_CLASSES = ("22", "23", "54")
+DEDUPE_LOCK = "observatory_storage.dedupe"  # advisory lock serializing deduped trace loads
+
+
+def pending_objects(
+    settings: Settings,
+    conn: psycopg.Connection,
+    *,
+    datasets: Sequence[str] | None = None,
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+    landing: Landing | None = None,
+) -> list[LandingObject]:
+    """Listed objects the ledger says still need work, oldest first, within the bounds.
+
+    ``max_bytes`` stops before the file that would exceed it, but a first file larger
+    than the bound is still returned alone (it must load some day).
+    """
+    landing = landing or open_landing(settings)
+    names = list(datasets) if datasets else list(DATASETS)
+    for name in names:
+        get_dataset(name)
+    listed = [obj for name in names for obj in landing.list(name)]
+    known = ledger.lookup(conn, settings.db_schema, (obj.key for obj in listed))
+    todo = [obj for obj in listed if ledger.needs_work(known.get(obj.key), obj)]
+    todo.sort(key=lambda obj: (obj.modified, obj.key))
+    chosen: list[LandingObject] = []
+    total = 0
+    for obj in todo:
+        if max_files is not None and len(chosen) >= max_files:
+            break
+        if max_bytes is not None and chosen and total + obj.size > max_bytes:
+            break
+        chosen.append(obj)
+        total += obj.size
+    return chosen
+
+
+def load_objects(
+    settings: Settings,
+    objects: Iterable[LandingObject],
+    *,
+    run_id: str | None = None,
+    log=None,
+    landing: Landing | None = None,
+) -> IngestReport:
+    """Load each object in its own transaction; returns what happened to every file."""
+    log = log or logger
+    run_id = run_id or f"adhoc-{uuid.uuid4().hex[:12]}"
+    landing = landing or open_landing(settings)
+    report = IngestReport()
+    with connect(settings) as conn:
+        for obj in objects:
+            outcome = load_one(settings, conn, landing, obj, run_id=run_id, log=log)
+            report.add(outcome)
+    return report
+
+
+def load_one(
+    settings: Settings,
+    conn: psycopg.Connection,
+    landing: Landing,
+    obj: LandingObject,
+    *,
+    run_id: str,
+    log=logger,
+) -> FileOutcome:
+    dataset = get_dataset(obj.dataset)
+    schema = settings.db_schema
+    started = time.perf_counter()
+
+    def outcome(status: str, rows: int = 0, error: str | None = None, duplicates: int = 0):
+        return FileOutcome(obj.key, obj.dataset, status, rows, obj.size,
+                           time.perf_counter() - started, error, duplicates)
+
+    try:
+        with conn.transaction():
+            state = ledger.claim(conn, schema, obj, run_id)
+            if state == ledger.SKIPPED:
+                log.info(f"skipped {obj.key}: already in the ledger")
+                return outcome("skipped")
+            if state == ledger.CONFLICT:
+                ledger.record_conflict(conn, schema, obj)
+                message = ("loaded before with other content; not reloaded "
+                           "(write new content under a new key)")
+                log.warning(f"conflict {obj.key}: {message}")
+                return outcome("conflict", error=message)
+            with landing.open(obj) as handle:
+                rows, duplicates = _copy_file(settings, conn, dataset, handle, obj.key)
+            ledger.mark_loaded(conn, schema, obj.key, rows,
+                               (time.perf_counter() - started) * 1000)
+    except ObjectGone as exc:
+        log.warning(f"gone {obj.key}: {exc}")
+        return outcome("gone", error=str(exc))
+    except BadFile as bad:
+        return _quarantine(settings, conn, landing, obj, bad, run_id, log, outcome)
+    except psycopg.Error as exc:
+        if not _is_data_error(exc):
+            raise
+        bad = _rejected(obj.key, exc)
+        return _quarantine(settings, conn, landing, obj, bad, run_id, log, outcome)
+    result = outcome("loaded", rows, duplicates=duplicates)
+    log.info(f"loaded {obj.key}: {rows} rows in {result.seconds:.2f}s")
+    return result
+
+
+def _copy_file(settings: Settings, conn: psycopg.Connection, dataset: Dataset, handle,
+               name: str) -> tuple[int, int]:
+    """Stream one file into its table inside the open transaction: (rows, duplicates)."""
+    reader = BatchReader(handle, name, settings.copy_batch_size)
+    conformer = Conformer(dataset, reader.schema, name)
+    batches = (conformer.conform(batch) for batch in reader)
+    with conn.cursor() as cur:
+        if dataset.dedupe_key and settings.copy_dedupe_traces:
+            return _copy_deduped(settings, cur, dataset, batches)
+        rows = copy_batches(cur, dataset, batches, schema=settings.db_schema,
+                            buffer_size=settings.copy_buffer_size)
+    return rows, 0
+
+
+def _copy_deduped(settings: Settings, cur: psycopg.Cursor, dataset: Dataset, batches):
+    """COPY into a temporary staging table, then insert only rows not stored yet.
+
+    The key is the dataset's dedupe key plus its time column (the time column lets the
+    lookup use chunk exclusion). An advisory lock serializes deduped loads so two files
+    carrying the same spans cannot both insert them.
+    """
+    stage = f"obs_stage_{dataset.name}"
+    target = sql.Identifier(settings.db_schema, dataset.name)
+    cur.execute(sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    ).format(sql.Identifier(stage), target))
+    rows = copy_batches(cur, dataset, batches, schema="", table=stage,
+                        buffer_size=settings.copy_buffer_size)
+    key = [*dataset.dedupe_key, dataset.time_column]
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in dataset.column_names)
+    key_list = sql.SQL(", ").join(sql.Identifier(c) for c in key)
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{c} = s.{c}").format(c=sql.Identifier(c)) for c in key
+    )
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (DEDUPE_LOCK,))
+    cur.execute(sql.SQL(
+        "INSERT INTO {target} ({columns}) "
+        "SELECT DISTINCT ON ({key}) {columns} FROM {stage} s "
+        "WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {match})"
+    ).format(target=target, columns=columns, key=key_list, stage=sql.Identifier(stage),
+             match=match))
+    inserted = cur.rowcount
+    return inserted, rows - inserted
+
+
+def _is_data_error(exc: psycopg.Error) -> bool:
+    state = exc.sqlstate or ""
+    return state[:2] in _DATA_ERROR_CLASSES
+
+
+def _rejected(key: str, exc: psycopg.Error) -> RejectedByDatabase:
+    """PostgreSQL's refusal as a BadFile; COPY's context names the row ("line N")."""
+    diag = exc.diag
+    row = None
+    column = diag.column_name
+    context = diag.context or ""
+    if "COPY" in context and ", line " in context:
+        try:
+            row = int(context.split(", line ", 1)[1].split(",", 1)[0].split()[0]) - 1
+        except (ValueError, IndexError):
+            row = None
+        if column is None and "column " in context:
+            column = context.split("column ", 1)[1].split(":", 1)[0].strip()
+    reason = f"rejected by PostgreSQL ({exc.sqlstate}): {diag.message_primary or exc}"
+    return RejectedByDatabase(key, column, row, reason)
+
+
+def _quarantine(settings, conn, landing, obj, bad: BadFile, run_id, log, outcome) -> FileOutcome:
+    """Record the reason (after the rollback), then set the file aside."""
+    target = landing.quarantine_key(obj.key) if settings.landing_quarantine_move else None
+    with conn.transaction():
+        recorded = ledger.record_quarantine(
+            conn, settings.db_schema, obj, bad, run_id=run_id, quarantine_key=target,
+            duration_ms=outcome("quarantined").seconds * 1000,
+        )
+    if not recorded:  # a racing run loaded this key meanwhile: its data wins
+        log.info(f"skipped {obj.key}: loaded by another run")
+        return outcome("skipped")
+    if target is not None:
+        try:
+            landing.move(obj.key, target)
+        except (ObjectGone, LandingError) as exc:
+            log.warning(f"could not move {obj.key} to {target}: {exc}")
+            with conn.transaction():
+                ledger.set_quarantine_key(conn, settings.db_schema, obj.key, None)
+    log.warning(f"quarantined {obj.key}: {bad}")
+    return outcome("quarantined", error=str(bad))

@@ -1,0 +1,88 @@
+"""Read Parquet and Arrow IPC files as record batches of bounded size.
+
+The format is detected from the first bytes, not the file name: Parquet starts with
+``PAR1``, an Arrow IPC file with ``ARROW1``, an Arrow IPC stream with the continuation
+marker ``FF FF FF FF`` (streams from writers older than Arrow 0.15, 2019, are refused).
+Memory stays bounded by one row group column chunk (Parquet, read without pre-buffering)
+or one writer batch (Arrow IPC), plus one output batch of ``copy_batch_size`` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from observatory_storage.ingest.errors import ReadError
+
+PARQUET = "parquet"
+ARROW_FILE = "arrow-file"
+ARROW_STREAM = "arrow-stream"
+
+
+def detect_format(handle: BinaryIO, name: str) -> str:
+    head = handle.read(8)
+    handle.seek(0)
+    if head[:4] == b"PAR1":
+        return PARQUET
+    if head[:6] == b"ARROW1":
+        return ARROW_FILE
+    if head[:4] == b"\xff\xff\xff\xff":
+        return ARROW_STREAM
+    if not head:
+        raise ReadError(name, None, None, "empty file")
+    if head[:4] == b"FEA1":
+        raise ReadError(name, None, None, "Feather v1 is not supported; write Feather v2 (Arrow IPC)")
+    raise ReadError(
+        name, None, None, f"not a Parquet or Arrow IPC file (starts with {head[:8]!r})"
+    )
+
+
+class BatchReader:
+    """Iterate a landing file as record batches of at most ``batch_size`` rows."""
+
+    def __init__(self, handle: BinaryIO, name: str, batch_size: int):
+        self.name = name
+        self.batch_size = batch_size
+        self.format = detect_format(handle, name)
+        self._handle = handle
+        try:
+            if self.format == PARQUET:
+                self._parquet = pq.ParquetFile(
+                    handle,
+                    pre_buffer=False,
+                    buffer_size=1 << 20,
+                    coerce_int96_timestamp_unit="us",  # Spark/Impala INT96: keep years > 2262
+                )
+                self.schema = self._parquet.schema_arrow
+                self.num_rows: int | None = self._parquet.metadata.num_rows
+            elif self.format == ARROW_FILE:
+                self._ipc_file = pa.ipc.open_file(handle)
+                self.schema = self._ipc_file.schema
+                self.num_rows = None
+            else:
+                self._ipc_stream = pa.ipc.open_stream(handle)
+                self.schema = self._ipc_stream.schema
+                self.num_rows = None
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise ReadError(name, None, None, f"cannot read {self.format} file: {exc}") from None
+
+    def _raw_batches(self) -> Iterator[pa.RecordBatch]:
+        if self.format == PARQUET:
+            yield from self._parquet.iter_batches(batch_size=self.batch_size, use_threads=False)
+        elif self.format == ARROW_FILE:
+            for i in range(self._ipc_file.num_record_batches):
+                yield self._ipc_file.get_batch(i)
+        else:
+            yield from self._ipc_stream
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        """Batches of at most batch_size rows; empty batches are skipped."""
+        try:
+            for batch in self._raw_batches():
+                for start in range(0, batch.num_rows, self.batch_size):
+                    yield batch.slice(start, self.batch_size)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise ReadError(self.name, None, None, f"corrupt {self.format} file: {exc}") from None

@@ -1,0 +1,126 @@
+"""What an ingest run did, per file and per dataset: for the CLI, Dagster metadata and logs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+STATUSES = ("loaded", "quarantined", "skipped", "gone", "conflict")
+# Statuses after which nothing is left to do for a file: the run succeeded for it.
+SETTLED = frozenset({"loaded", "quarantined", "skipped"})
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    key: str
+    dataset: str
+    status: str  # one of STATUSES
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    duplicates: int = 0  # spans skipped by trace dedupe
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown file status {self.status!r}")
+
+
+@dataclass
+class DatasetSummary:
+    dataset: str
+    loaded: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    gone: int = 0
+    conflicts: int = 0
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    duplicates: int = 0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, outcome: FileOutcome) -> None:
+        name = "conflicts" if outcome.status == "conflict" else outcome.status
+        setattr(self, name, getattr(self, name) + 1)
+        self.rows += outcome.rows
+        self.bytes += outcome.bytes
+        self.seconds += outcome.seconds
+        self.duplicates += outcome.duplicates
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"rows_per_second": round(self.rows_per_second, 1)}
+
+
+@dataclass
+class IngestReport:
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def datasets(self) -> dict[str, DatasetSummary]:
+        out: dict[str, DatasetSummary] = {}
+        for outcome in self.files:
+            out.setdefault(outcome.dataset, DatasetSummary(outcome.dataset)).add(outcome)
+        return dict(sorted(out.items()))
+
+    def add(self, outcome: FileOutcome) -> None:
+        self.files.append(outcome)
+
+    def merge(self, other: IngestReport) -> IngestReport:
+        return IngestReport([*self.files, *other.files])
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def seconds(self) -> float:
+        return sum(f.seconds for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        """Every file ended loaded or quarantined (or was loaded by a racing run)."""
+        return all(f.status in SETTLED for f in self.files)
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "files": len(self.files),
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "datasets": {name: s.as_dict() for name, s in self.datasets.items()},
+            "problems": [
+                asdict(f) for f in self.files if f.status not in ("loaded", "skipped")
+            ],
+        }
+
+    def format_table(self) -> str:
+        header = ("dataset", "loaded", "quarantined", "skipped", "gone", "conflict",
+                  "rows", "MB", "rows/s")
+        lines = [header]
+        for s in self.datasets.values():
+            lines.append((s.dataset, str(s.loaded), str(s.quarantined), str(s.skipped),
+                          str(s.gone), str(s.conflicts), f"{s.rows:,}",
+                          f"{s.bytes / 1e6:.1f}", f"{s.rows_per_second:,.0f}"))
+        if len(lines) == 1:
+            return "no files to ingest"
+        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+        text = [
+            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+            for row in lines
+        ]
+        for f in self.files:
+            if f.status in ("quarantined", "gone", "conflict"):
+                text.append(f"{f.status}: {f.error or f.key}")
+        return "\n".join(text)
