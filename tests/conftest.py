@@ -25,7 +25,8 @@ from observatory_storage.maintenance.migrate import migrate
 from observatory_storage.settings import PROJECT_ROOT, Settings, load_settings
 
 BACKENDS = ("timescaledb", "postgres")
-TEMPLATE = "obs_test_template"
+# OBS_TEST_TEMPLATE lets concurrent sessions on one server keep separate templates.
+TEMPLATE = os.environ.get("OBS_TEST_TEMPLATE", "obs_test_template")
 
 
 def with_dbname(url: str, dbname: str) -> str:
