@@ -1,0 +1,104 @@
+"""Peak memory of ingesting one large Parquet file, measured in a child process.
+
+The child imports the product, records its resident set, loads the file with
+``load_objects`` and reports its own peak RSS (``getrusage``), so nothing the benchmark
+itself holds (generated tables, other methods) is counted. The file is written in row
+groups of about 128 MB, as Spark, DuckDB and pyarrow writers commonly produce.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from observatory_storage.bench import databases
+from observatory_storage.bench.data import spans
+from observatory_storage.bench.methods import Options
+from observatory_storage.bench.runner import say
+from observatory_storage.datasets import TRACES
+
+TARGET_MB = 300
+ROWS_PER_GROUP = 250_000
+
+
+def big_file(folder: Path, gigabytes: float) -> tuple[Path, int]:
+    """A Parquet file of at least ``gigabytes`` (reused when it already exists)."""
+    path = folder / "landing" / TRACES.name / f"big-{gigabytes:g}gb.parquet"
+    done = path.with_suffix(".rows")
+    if path.exists() and done.exists():
+        return path, int(done.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    limit, rows, seed = int(gigabytes * 2**30), 0, 1_000
+    partial = path.with_name("_" + path.name)  # not visible to the landing listing
+    with open(partial, "wb") as sink, pq.ParquetWriter(sink, TRACES.arrow_schema) as writer:
+        while sink.tell() < limit:
+            table = spans(ROWS_PER_GROUP, seed=seed)
+            writer.write_table(table, row_group_size=ROWS_PER_GROUP)
+            rows += table.num_rows
+            seed += 1
+    partial.rename(path)
+    done.write_text(str(rows))
+    return path, rows
+
+
+def run_memory(data_dir: Path, server_url: str, gigabytes: float, options: Options) -> dict:
+    folder = Path(data_dir) / f"big-{gigabytes:g}gb"
+    say(f"bench: memory: preparing a {gigabytes:g} GB Parquet file ...")
+    path, rows = big_file(folder, gigabytes)
+    with databases.fresh_database(server_url, "memory") as url:
+        say(f"bench: memory: loading {path.name} ({rows:,} spans) in a child process ...")
+        args = [sys.executable, "-m", __name__, url, str(folder / "landing")]
+        for name in ("copy_batch_size", "copy_buffer_size"):
+            value = getattr(options, name)
+            args.append(str(value) if value is not None else "")
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"memory child failed: {done.stderr.strip()[-500:]}")
+        measured = json.loads(done.stdout.strip().splitlines()[-1])
+        loaded = databases.count_rows(url)
+    return measured | {
+        "file_mb": path.stat().st_size / 2**20,
+        "rows": loaded,
+        "expected_rows": rows,
+        "target_mb": TARGET_MB,
+        "met": measured["peak_rss_mb"] <= TARGET_MB,
+    }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _child(url: str, landing: str, batch_size: str, buffer_size: str) -> None:
+    from observatory_storage.db.connection import connect
+    from observatory_storage.ingest.loader import load_objects, pending_objects
+    from observatory_storage.settings import load_settings
+
+    overrides = {"copy_batch_size": batch_size, "copy_buffer_size": buffer_size}
+    settings = load_settings(
+        database_url=url, landing_url=landing, **{k: int(v) for k, v in overrides.items() if v}
+    )
+    with connect(settings) as conn:
+        objects = pending_objects(settings, conn, datasets=[TRACES.name])
+    baseline = _peak_rss_mb()
+    started = time.perf_counter()
+    report = load_objects(settings, objects, run_id="bench-memory")
+    seconds = time.perf_counter() - started
+    if report.count("loaded") != len(objects):
+        raise SystemExit(f"not every file loaded: {report.as_dict()['problems']}")
+    print(json.dumps({
+        "baseline_rss_mb": baseline,
+        "peak_rss_mb": _peak_rss_mb(),
+        "seconds": seconds,
+        "copy_batch_size": settings.copy_batch_size,
+    }))
+
+
+if __name__ == "__main__":
+    _child(*sys.argv[1:5])
