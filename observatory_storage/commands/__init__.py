@@ -6,7 +6,7 @@ import typer
 
 
 def register_all(app: typer.Typer) -> None:
-    from observatory_storage.commands import db, ingest, maintenance, operator, service
+    from observatory_storage.commands import bench, db, ingest, maintenance, operator, service
 
-    for module in (db, ingest, maintenance, service, operator):
+    for module in (db, ingest, maintenance, service, operator, bench):
         module.register(app)
