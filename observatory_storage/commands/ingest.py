@@ -1,7 +1,125 @@
-"""CLI commands of the ingest area."""
+"""`observatory-storage ingest`, `replay` and `generate`: the landing-to-table path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated
 
 import typer
 
+from observatory_storage.commands.common import (
+    EXIT_FAILED,
+    clean_errors,
+    print_json,
+    settings_or_exit,
+)
+from observatory_storage.datasets import DATASETS
+from observatory_storage.settings import redact_text
+
+
+def _check_dataset(dataset: str | None) -> None:
+    if dataset is not None and dataset not in DATASETS:
+        typer.echo(f"error: unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}",
+                   err=True)
+        raise typer.Exit(2)
+
+
+def ingest_command(
+    landing: str | None = typer.Option(None, "--landing", help="Landing URL (default LANDING_URL)."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Load every pending landing file once, in this process, and print a summary.
+
+    Exit 0 when every file ended loaded or quarantined, 1 when a file was gone or in
+    conflict, 3 when the database is unreachable.
+    """
+    from observatory_storage.db.connection import DatabaseUnavailable
+    from observatory_storage.ingest.run import run_ingest
+
+    _check_dataset(dataset)
+    settings = settings_or_exit(landing_url=landing)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
+    with clean_errors(settings):
+        try:
+            report = run_ingest(settings, datasets=[dataset] if dataset else None)
+        except DatabaseUnavailable:
+            raise
+        except RuntimeError as exc:  # landing unreadable, or the run failed
+            typer.echo(f"error: {redact_text(str(exc), settings)}", err=True)
+            raise typer.Exit(EXIT_FAILED) from None
+    if json_output:
+        print_json(report.as_dict())
+    else:
+        typer.echo(report.format_table())
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def replay_command(
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Landing keys (or _quarantine/ keys) to re-queue.")
+    ] = None,
+    all_quarantined: bool = typer.Option(False, "--all", help="Every quarantined file."),
+    json_output: bool = typer.Option(False, "--json"),
+) -> None:
+    """Re-queue quarantined files (after fixing them): the next ingest loads them."""
+    from observatory_storage.ingest.replay import replay
+
+    if not keys and not all_quarantined:
+        typer.echo("error: give KEY... or --all", err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    with clean_errors(settings):
+        results = replay(settings, keys or [], all_quarantined=all_quarantined)
+    if json_output:
+        print_json([r.as_dict() for r in results])
+    else:
+        if not results:
+            typer.echo("nothing quarantined")
+        for r in results:
+            typer.echo(f"{r.action:9} {r.key}: {r.detail}")
+    if any(r.action != "requeued" for r in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def generate_command(
+    landing: str | None = typer.Option(None, "--landing", help="Landing URL (default LANDING_URL)."),
+    dataset: str = typer.Option("traces", "--dataset", help="traces, metrics or logs."),
+    files: int = typer.Option(10, "--files", min=1, help="Files to write."),
+    rows: int = typer.Option(1000, "--rows", min=1, help="Rows per file."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet, arrow (IPC file) or arrows (IPC stream)."),
+    compression: str = typer.Option("zstd", "--compression", help="zstd, snappy, lz4, gzip, none."),
+    seed: int | None = typer.Option(None, "--seed", help="Same seed and --start: same files."),
+    start: Annotated[
+        dt.datetime | None,
+        typer.Option("--start", help="First timestamp (UTC); default now - spread."),
+    ] = None,
+    spread_hours: float = typer.Option(24.0, "--spread-hours", min=0.0, help="Hours the rows span."),
+) -> None:
+    """Write realistic LLM traces, metrics or logs into the landing bucket."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from observatory_storage.generate import FORMATS, generate
+
+    _check_dataset(dataset)
+    if fmt not in FORMATS:
+        typer.echo(f"error: unknown format {fmt!r}; expected one of {sorted(FORMATS)}", err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit(landing_url=landing)
+    total = files * rows
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=total < 100_000) as progress:
+        task = progress.add_task(f"{dataset} rows", total=total)
+        keys = generate(settings, dataset, files, rows, fmt, seed, start, spread_hours,
+                        compression=compression,
+                        progress=lambda n: progress.advance(task, n))
+    typer.echo(f"wrote {len(keys)} {fmt} files ({total:,} {dataset} rows) to {settings.landing_url}")
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("ingest")(ingest_command)
+    app.command("replay")(replay_command)
+    app.command("generate")(generate_command)

@@ -84,7 +84,7 @@ class IngestReport:
 
     @property
     def seconds(self) -> float:
-        return sum(f.seconds for f in self.files)
+        return sum((f.seconds for f in self.files), 0.0)
 
     @property
     def ok(self) -> bool:
