@@ -94,9 +94,19 @@ def _try(array: pa.Array, convert: Callable[[pa.Array], pa.Array], reason: str) 
         return convert(array)
     except (pa.ArrowException, ValueError) as exc:
         row = _first_failing(array, convert)
-        value = array[row].as_py()
         detail = str(exc).split("\n")[0]
-        raise _Fail(row, f"{reason}: {value!r} ({detail})") from None
+        raise _Fail(row, f"{reason}: {_show(array, row)} ({detail})") from None
+
+
+def _show(array: pa.Array, row: int) -> str:
+    """repr of one value, even one Python cannot hold (a timestamp in year 300000)."""
+    try:
+        return repr(array[row].as_py())
+    except (OverflowError, ValueError):
+        try:
+            return f"{array.slice(row, 1).cast(pa.int64())[0].as_py()} ({array.type})"
+        except (pa.ArrowException, ValueError):
+            return f"<a {array.type} value>"
 
 
 def _decode(array: pa.Array) -> pa.Array:
@@ -253,7 +263,10 @@ def _reject_constant(name: str):
 
 
 def _check_json_text(text: str) -> None:
-    json.loads(text, parse_constant=_reject_constant)
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if "\\u0000" in text:
         raise ValueError("\\u0000 is not allowed in PostgreSQL jsonb")
 
@@ -464,7 +477,8 @@ def _derive_traces(conformer: Conformer, columns: dict, offset: int) -> None:
     start, end = columns["start_time"], columns["end_time"]
     if end is not None and start is not None:
         micros = pc.subtract(end, start).cast(pa.int64())
-        derived = pc.divide(micros.cast(pa.float64()), 1000.0)
+        # safe=False: spans longer than 2**53 us (285 years) only lose sub-ms precision
+        derived = pc.divide(micros.cast(pa.float64(), safe=False), 1000.0)
         duration = columns["duration_ms"]
         columns["duration_ms"] = derived if duration is None else pc.coalesce(duration, derived)
     inputs, outputs = columns["input_tokens"], columns["output_tokens"]
