@@ -36,7 +36,9 @@ def test_migrate_creates_backend_specific_tables(empty_settings, backend):
         if backend == "timescaledb":
             hypertables = {
                 r[0]
-                for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")
+                for r in conn.execute(
+                    "SELECT hypertable_name FROM timescaledb_information.hypertables"
+                )
             }
             assert hypertables == {"traces", "metrics", "logs"}
         else:
