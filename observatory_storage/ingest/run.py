@@ -1,28 +1,42 @@
-"""One ingest pass over every pending file, in this process.
+"""One ingest pass over every pending file, in this process, through Dagster.
 
-``run_ingest`` is what ``observatory-storage ingest`` calls. It is the seam where the
-Dagster ``ingest_job`` is executed in process (the Dagster definitions own that body);
-this version loads directly so the CLI works without Dagster.
+``run_ingest`` is what ``observatory-storage ingest`` and ``demo`` call. It executes the
+same ``ingest_job`` the landing sensor launches (``execute_in_process``), so a file loads
+the same way whichever path brought it: same op, retry policy, ledger and metadata.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
-from observatory_storage.db.connection import connect
-from observatory_storage.ingest.loader import load_objects, pending_objects
+from observatory_storage.db.connection import DatabaseUnavailable, connect
 from observatory_storage.ingest.summary import IngestReport
-from observatory_storage.landing.base import open_landing
 from observatory_storage.settings import Settings
+
+
+class IngestFailed(RuntimeError):
+    """The ingest run failed for a reason other than a bad file; the message is redacted."""
 
 
 def run_ingest(
     settings: Settings, landing_url: str | None = None, datasets: Sequence[str] | None = None
 ) -> IngestReport:
+    """Load every pending file; returns the report (``report.ok`` says if all settled).
+
+    Raises DatabaseUnavailable when the database cannot be reached (checked first, so the
+    CLI answers at once instead of after the op's retry backoff) or stays unreachable,
+    and IngestFailed on any other failure of the run.
+    """
+    from observatory_storage.defs.ingest import execute_ingest, first_failure
+
     if landing_url:
         settings = settings.model_copy(update={"landing_url": landing_url})
-    landing = open_landing(settings)
-    with connect(settings, autocommit=True) as conn:
-        todo = pending_objects(settings, conn, datasets=datasets, landing=landing)
-    return load_objects(settings, todo, run_id=f"cli-{uuid.uuid4().hex[:12]}", landing=landing)
+    with connect(settings):
+        pass
+    report, result = execute_ingest(settings, datasets=list(datasets) if datasets else None)
+    if report is not None:
+        return report
+    message, transient = first_failure(result)
+    if transient:
+        raise DatabaseUnavailable(message)
+    raise IngestFailed(message)

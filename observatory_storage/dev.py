@@ -1,0 +1,276 @@
+"""``observatory-storage dev``: the whole stack on one machine, stopped by one Ctrl-C.
+
+Order: the database (the embedded PostgreSQL when DATABASE_URL is unset, started once and
+handed to every child as DATABASE_URL) -> migrations -> ``dagster dev`` on
+``workspace.yaml`` with a persistent DAGSTER_HOME -> ``observatory-storage serve``.
+
+Process hygiene is the point of this module. A child started from a non-interactive parent
+inherits SIGINT as *ignored*; ``dagster dev`` then maps SIGTERM to that ignored handler and
+can no longer be stopped, orphaning its webserver, daemon and code servers. So every child
+starts in its own session with default signal dispositions, and :meth:`Supervisor.stop`
+sends SIGTERM to each child's process group, waits, then SIGKILLs the group and any
+descendant that escaped it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from observatory_storage.settings import PROJECT_ROOT, Settings
+
+DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".cache" / "dagster_home"
+_RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE)
+
+
+def _default_signal_dispositions() -> None:  # runs in the child between fork and exec
+    for signum in _RESET_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    descendants: set[int] = field(default_factory=set)
+
+    def remember_descendants(self) -> None:
+        """Record the pids below this child, to kill them even if they leave its group."""
+        try:
+            for proc in psutil.Process(self.process.pid).children(recursive=True):
+                self.descendants.add(proc.pid)
+        except psutil.NoSuchProcess:
+            pass
+
+
+class Supervisor:
+    """Starts children in their own sessions and stops every one of them."""
+
+    def __init__(self, *, env: dict[str, str], cwd: Path, out=None):
+        self.env = env
+        self.cwd = cwd
+        self.out = out or sys.stderr
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+
+    def start(self, name: str, argv: list[str]) -> Child:
+        process = subprocess.Popen(
+            argv,
+            cwd=self.cwd,
+            env=self.env,
+            start_new_session=True,  # own process group: killpg reaches its whole tree
+            preexec_fn=_default_signal_dispositions,  # noqa: PLW1509 - no threads yet
+        )
+        child = Child(name, process)
+        self.children.append(child)
+        return child
+
+    def request_stop(self, signum=None, _frame=None) -> None:
+        self.stopping.set()
+
+    def wait(self, poll_seconds: float = 0.5) -> int:
+        """Block until a stop is requested (0) or a child exits (its exit code, 1 if 0)."""
+        while not self.stopping.wait(poll_seconds):
+            for child in self.children:
+                child.remember_descendants()
+                code = child.process.poll()
+                if code is not None:
+                    self._say(f"{child.name} exited with code {code}; stopping the others")
+                    return code or 1
+        return 0
+
+    def stop(self, grace_seconds: float = 20.0) -> None:
+        """SIGTERM every child's group, wait up to ``grace_seconds``, then SIGKILL leftovers."""
+        for child in self.children:
+            child.remember_descendants()
+        for child in reversed(self.children):
+            self._signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for child in self.children:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                child.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                self._say(f"{child.name} did not stop in {grace_seconds:.0f} s; killing it")
+        for child in self.children:
+            self._signal_group(child, signal.SIGKILL)
+            if child.process.poll() is None:
+                child.process.wait(timeout=10)
+            survivors = _alive(child.descendants)
+            if survivors:
+                _wait_or_kill(survivors, timeout=max(0.1, deadline - time.monotonic()))
+
+    @staticmethod
+    def _signal_group(child: Child, signum: int) -> None:
+        try:
+            os.killpg(child.process.pid, signum)  # pgid == pid: start_new_session
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _say(self, text: str) -> None:
+        print(f"[dev] {text}", file=self.out, flush=True)
+
+
+def _alive(pids: set[int]) -> list[psutil.Process]:
+    alive = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _wait_or_kill(procs: list[psutil.Process], timeout: float) -> None:
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, still = psutil.wait_procs(procs, timeout=timeout)
+    for proc in still:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(still, timeout=5)
+
+
+# --- the stack --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    serve: bool = True
+    keep_db: bool = False
+
+
+def dagster_home(env: dict[str, str]) -> Path:
+    """DAGSTER_HOME from the environment, else .cache/dagster_home with our dagster.yaml.
+
+    A DAGSTER_HOME chosen by the user keeps its own dagster.yaml; one is copied in only
+    when it has none. Under the project-local default the project's dagster.yaml is
+    authoritative and refreshed on every start.
+    """
+    chosen = env.get("DAGSTER_HOME")
+    home = Path(chosen).expanduser().resolve() if chosen else DEFAULT_DAGSTER_HOME
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not chosen or not target.exists():
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", target)
+    return home
+
+
+def serve_available() -> bool:
+    """True once the ``serve`` command exists (the health/metrics service)."""
+    from observatory_storage.cli import app
+
+    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    return "serve" in names
+
+
+def _cli_argv(*args: str) -> list[str]:
+    script = Path(sys.executable).with_name("observatory-storage")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-c", "from observatory_storage.cli import main; main()", *args]
+
+
+def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
+    """Run the stack until Ctrl-C/SIGTERM or a child dies; returns the exit code."""
+    from observatory_storage.db import embedded
+    from observatory_storage.db.connection import connect
+    from observatory_storage.maintenance.migrate import migrate
+
+    out = out or sys.stdout
+    env = dict(os.environ)
+    started_db = False
+    if not settings.database_url:
+        was_running = embedded.running_uri(settings.embedded_pg_dir) is not None
+        env["DATABASE_URL"] = embedded.ensure_started(settings.embedded_pg_dir)
+        started_db = not was_running
+        print(f"[dev] embedded PostgreSQL: {settings.embedded_pg_dir}", file=out, flush=True)
+    else:
+        print(f"[dev] database: {settings.redacted_database_url}", file=out, flush=True)
+
+    # Children run where the user ran us (.env and a relative LANDING_URL resolve alike),
+    # and get the landing as an absolute path so that every process watches one folder.
+    env["LANDING_URL"] = _absolute_landing(settings.landing_url)
+    supervisor = Supervisor(env=env, cwd=Path.cwd(), out=out)
+    previous = {s: signal.signal(s, supervisor.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with connect(settings.model_copy(update={"database_url": env.get("DATABASE_URL")}),
+                     autocommit=True) as conn:
+            applied = migrate(conn, settings)
+        print(f"[dev] migrations: {len(applied)} applied", file=out, flush=True)
+
+        _make_local_landing(env["LANDING_URL"])
+        home = dagster_home(env)
+        env["DAGSTER_HOME"] = str(home)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        supervisor.start(
+            "dagster dev",
+            [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+             "-h", options.host, "-p", str(options.port)],
+        )
+        if options.serve and serve_available():
+            supervisor.start("serve", _cli_argv("serve"))
+        _print_urls(settings, options, home, out)
+        code = 0 if supervisor.stopping.is_set() else supervisor.wait()
+    finally:
+        print("[dev] stopping...", file=out, flush=True)
+        supervisor.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if started_db and not options.keep_db:
+            embedded.stop(settings.embedded_pg_dir)
+            print("[dev] embedded PostgreSQL stopped", file=out, flush=True)
+    print("[dev] stopped", file=out, flush=True)
+    return code
+
+
+def _absolute_landing(url: str) -> str:
+    if url.startswith("s3://"):
+        return url
+    return str(Path(url.removeprefix("file://")).expanduser().resolve())
+
+
+def _make_local_landing(url: str) -> None:
+    """Create the local landing folder and its dataset folders, ready for files."""
+    if url.startswith("s3://"):
+        return
+    from observatory_storage.datasets import DATASETS
+
+    root = Path(url.removeprefix("file://"))
+    for name in DATASETS:
+        (root / name).mkdir(parents=True, exist_ok=True)
+
+
+def _print_urls(settings: Settings, options: DevOptions, home: Path, out) -> None:
+    lines = [
+        f"Dagster UI      http://{options.host}:{options.port}",
+        f"DAGSTER_HOME    {home}",
+        f"landing         {_absolute_landing(settings.landing_url)}",
+    ]
+    if options.serve and serve_available():
+        lines += [
+            f"health          http://{settings.health_host}:{settings.health_port}/health",
+            f"metrics         http://{settings.health_host}:{settings.metrics_port}/metrics",
+        ]
+    lines.append("Ctrl-C stops everything.")
+    for line in lines:
+        print(f"[dev] {line}", file=out, flush=True)
