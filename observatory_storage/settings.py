@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     health_port: int = Field(8080, ge=1, le=65535, description="Port of /health.")
     metrics_port: int = Field(9090, ge=1, le=65535, description="Port of Prometheus /metrics.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    metrics_refresh_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds between recomputations of the ingest counters and histograms "
+        "/metrics serves (one aggregate over the ingest ledger).",
+    )
 
     @field_validator("db_schema")
     @classmethod

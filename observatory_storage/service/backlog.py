@@ -1,0 +1,80 @@
+"""Landing backlog: files in the bucket that no run has taken yet, and how old they are.
+
+Listing a bucket costs one request per thousand S3 keys (or a folder walk), and the
+bucket keeps loaded files for RETENTION_LANDING_DAYS, so the result is cached for a few
+seconds and shared by /health and /metrics: a burst of probes lists the bucket once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from psycopg_pool import ConnectionPool
+
+from observatory_storage.landing.base import open_landing
+from observatory_storage.service import facts
+from observatory_storage.settings import Settings, redact_text
+
+log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 5.0
+_KEYS_PER_QUERY = 10_000
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending_files: int | None
+    oldest_modified: float | None  # epoch seconds of the oldest pending file
+    error: str | None = None
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """Age of the oldest pending file now; 0 when nothing waits, None when unknown."""
+        if self.pending_files is None:
+            return None
+        if self.oldest_modified is None:
+            return 0.0
+        return max(time.time() - self.oldest_modified, 0.0)
+
+
+class LandingBacklog:
+    """Thread-safe, cached: concurrent callers wait for one listing instead of each listing."""
+
+    def __init__(self, settings: Settings, pool: ConnectionPool, *, probe_timeout: float):
+        self._settings = settings
+        self._pool = pool
+        self._probe_timeout = probe_timeout
+        self._lock = threading.Lock()
+        self._value: Backlog | None = None
+        self._taken = 0.0
+
+    def get(self) -> Backlog:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._taken > CACHE_SECONDS:
+                self._value = self._measure()
+                self._taken = time.monotonic()
+            return self._value
+
+    def _measure(self) -> Backlog:
+        try:
+            objects = {o.key: o.modified for o in open_landing(self._settings).list()}
+        except Exception as exc:  # any bucket failure (S3 credentials, folder gone) is reported
+            message = redact_text(f"cannot list {self._settings.landing_url}: {exc}", self._settings)
+            log.warning("%s", message)
+            return Backlog(None, None, message)
+        keys = sorted(objects)
+        try:
+            with self._pool.connection(timeout=self._probe_timeout) as conn:
+                pending: set[str] = set()
+                for i in range(0, len(keys), _KEYS_PER_QUERY):
+                    chunk = keys[i : i + _KEYS_PER_QUERY]
+                    pending |= facts.pending_keys(conn, self._settings.db_schema, chunk)
+        except Exception as exc:
+            message = redact_text(f"cannot compare the listing with the ledger: {exc}",
+                                  self._settings)
+            return Backlog(None, None, message)
+        oldest = min((objects[k] for k in pending), default=None)
+        return Backlog(len(pending), oldest)

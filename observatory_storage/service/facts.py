@@ -1,0 +1,268 @@
+"""The SQL behind /health and /metrics: durable facts read at request time.
+
+Every Dagster run is a short-lived process, so nothing here is kept in memory between
+requests: what runs did is in the ledger (``ingest_files``), in the totals every deleted
+ledger row is folded into (``ingest_totals``, ``ingest_histogram_totals``; migrations
+0003/0005) and in ``maintenance_state``. Tables are looked up with ``to_regclass`` first, so a
+database whose migrations are pending answers with what exists instead of failing.
+
+Counts and histograms are only ever keyed by dataset (the three names of
+:data:`DATASETS`) and status (``loaded``/``quarantined``): bounded label values.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from observatory_storage.datasets import DATASETS
+from observatory_storage.maintenance import migrate
+from observatory_storage.settings import Settings
+
+STATUSES = ("loaded", "quarantined")
+HISTOGRAMS = ("copy_write_duration_seconds", "copy_batch_size")
+
+
+def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    name = sql.Identifier(schema, table).as_string(conn)
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+
+
+def ping(conn: psycopg.Connection) -> float:
+    """Round trip of a trivial query, in milliseconds."""
+    started = time.perf_counter()
+    conn.execute("SELECT 1").fetchone()
+    return (time.perf_counter() - started) * 1000
+
+
+@dataclass(frozen=True)
+class MigrationFacts:
+    applied: int
+    pending: list[str]  # file names, in order
+    edited: list[str]  # applied files whose text changed since
+
+    def as_dict(self) -> dict:
+        return {"applied": self.applied, "pending": len(self.pending),
+                "pending_files": self.pending, "edited_files": self.edited}
+
+
+def migration_facts(conn: psycopg.Connection, settings: Settings) -> MigrationFacts:
+    """Read-only: compares sql/migrations/ with schema_migrations; never applies anything."""
+    states = migrate.status(conn, settings)
+    return MigrationFacts(
+        applied=sum(s.applied for s in states),
+        pending=[s.migration.filename for s in states if not s.applied],
+        edited=[s.migration.filename for s in states if s.applied and not s.checksum_ok],
+    )
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """Cheap per-dataset facts for /health (index lookups, no scan of the ledger)."""
+
+    last_loaded_at: dict[str, datetime | None]
+    quarantined_files: int
+    conflicts: int
+
+
+def ledger_summary(conn: psycopg.Connection, schema: str) -> LedgerSummary | None:
+    if not table_exists(conn, schema, "ingest_files"):
+        return None
+    ledger = sql.Identifier(schema, "ingest_files")
+    rows = conn.execute(
+        sql.SQL(
+            """SELECT d.name,
+                      (SELECT max(loaded_at) FROM {ledger}
+                        WHERE dataset = d.name AND status = 'loaded'),
+                      (SELECT count(*) FROM {ledger}
+                        WHERE dataset = d.name AND status = 'quarantined'),
+                      (SELECT count(*) FROM {ledger}
+                        WHERE dataset = d.name AND conflict_fingerprint IS NOT NULL)
+               FROM unnest(%s::text[]) AS d(name)"""
+        ).format(ledger=ledger),
+        (list(DATASETS),),
+    ).fetchall()
+    return LedgerSummary(
+        last_loaded_at={name: last for name, last, _, _ in rows},
+        quarantined_files=sum(q for _, _, q, _ in rows),
+        conflicts=sum(c for _, _, _, c in rows),
+    )
+
+
+def pending_keys(conn: psycopg.Connection, schema: str, keys: list[str]) -> set[str]:
+    """The subset of ``keys`` the ledger has no row for (loaded or quarantined)."""
+    if not keys or not table_exists(conn, schema, "ingest_files"):
+        return set(keys)
+    known = conn.execute(
+        sql.SQL(
+            "SELECT k FROM unnest(%s::text[]) AS k WHERE NOT EXISTS "
+            "(SELECT 1 FROM {} f WHERE f.object_key = k)"
+        ).format(sql.Identifier(schema, "ingest_files")),
+        (keys,),
+    ).fetchall()
+    return {k for (k,) in known}
+
+
+@dataclass
+class Totals:
+    files: int = 0
+    rows: int = 0
+    bytes: int = 0
+    attempts: int = 0
+
+
+@dataclass
+class Histogram:
+    bounds: list[float]
+    counts: list[int]  # per bucket (not cumulative); len(bounds) + 1 with +Inf last
+    sum: float = 0.0
+
+    def add_cumulative(self, cumulative: list[int], total: int, value_sum: float) -> None:
+        """Add observations given as cumulative counts per bound plus the overall count."""
+        previous = 0
+        for i, running in enumerate([*cumulative, total]):
+            self.counts[i] += running - previous
+            previous = running
+        self.sum += value_sum
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """Prometheus buckets: (le, cumulative count), ending with +Inf."""
+        out, running = [], 0
+        for le, count in zip([*map(_le, self.bounds), "+Inf"], self.counts, strict=True):
+            running += count
+            out.append((le, running))
+        return out
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+@dataclass
+class IngestCounters:
+    """Everything ever ingested: live ledger rows + every ledger row deleted since."""
+
+    totals: dict[tuple[str, str], Totals] = field(default_factory=dict)
+    histograms: dict[tuple[str, str], Histogram] = field(default_factory=dict)  # (metric, dataset)
+
+    def errors(self, dataset: str) -> int:
+        """Failed load attempts: every attempt of a file ever recorded, minus its success.
+
+        Only grows: a quarantined row fixed in place and loaded keeps its attempts, and a
+        deleted row (replay, retention) is folded into ingest_totals by migration 0005.
+        A count of quarantined rows would drop at every replay instead.
+        """
+        attempts = sum(t.attempts for (d, _), t in self.totals.items() if d == dataset)
+        loaded = self.totals.get((dataset, "loaded"), Totals()).files
+        return max(attempts - loaded, 0)
+
+
+def ingest_counters(conn: psycopg.Connection, schema: str) -> IngestCounters | None:
+    """One pass over the live ledger plus the totals of deleted rows (migration 0005)."""
+    if not table_exists(conn, schema, "ingest_files"):
+        return None
+    result = IngestCounters()
+    for ds in DATASETS:
+        for status in STATUSES:
+            result.totals[(ds, status)] = Totals()
+    has_rollups = table_exists(conn, schema, "ingest_histogram_totals")
+    if has_rollups:
+        bounds = dict(
+            conn.execute(
+                sql.SQL("SELECT m, {}(m) FROM unnest(%s::text[]) AS m").format(
+                    sql.Identifier(schema, "obs_histogram_bounds")
+                ),
+                (list(HISTOGRAMS),),
+            ).fetchall()
+        )
+        for metric in HISTOGRAMS:
+            for ds in DATASETS:
+                b = [float(x) for x in bounds[metric]]
+                result.histograms[(metric, ds)] = Histogram(b, [0] * (len(b) + 1))
+    _add_live_rows(conn, schema, result, has_rollups)
+    _add_deleted_rows(conn, schema, result, has_rollups)
+    return result
+
+
+def _add_live_rows(conn, schema: str, result: IngestCounters, has_rollups: bool) -> None:
+    """Cumulative bucket counts via FILTER aggregates, grouped by (dataset, status) only:
+    a hash aggregate of six groups, measured 3x faster than grouping by bucket number
+    (which sorts every row)."""
+    filters: list[sql.Composable] = []
+    bounds = {m: result.histograms[(m, next(iter(DATASETS)))].bounds for m in HISTOGRAMS} \
+        if has_rollups else {}
+    for le in bounds.get("copy_write_duration_seconds", []):
+        filters.append(sql.SQL("count(*) FILTER (WHERE duration_ms <= {})").format(
+            sql.Literal(le * 1000)))
+    for le in bounds.get("copy_batch_size", []):
+        filters.append(sql.SQL("count(*) FILTER (WHERE row_count <= {})").format(
+            sql.Literal(le)))
+    rows = conn.execute(
+        sql.SQL(
+            """SELECT dataset, status, count(*), coalesce(sum(row_count), 0),
+                      coalesce(sum(size_bytes), 0), coalesce(sum(attempts), 0),
+                      coalesce(sum(duration_ms), 0) / 1000.0, count(duration_ms) {filters}
+               FROM {ledger} GROUP BY dataset, status"""
+        ).format(
+            filters=sql.SQL("").join(sql.SQL(", ") + f for f in filters),
+            ledger=sql.Identifier(schema, "ingest_files"),
+        )
+    ).fetchall()
+    n_duration = len(bounds.get("copy_write_duration_seconds", []))
+    for ds, status, files, nrows, nbytes, attempts, seconds, timed, *cumulative in rows:
+        if (ds, status) not in result.totals:
+            continue  # not a known dataset/status: never becomes a label value
+        t = result.totals[(ds, status)]
+        t.files += files
+        t.rows += int(nrows)
+        t.bytes += int(nbytes)
+        t.attempts += int(attempts)
+        if status == "loaded" and has_rollups:
+            result.histograms[("copy_write_duration_seconds", ds)].add_cumulative(
+                cumulative[:n_duration], timed, float(seconds))
+            result.histograms[("copy_batch_size", ds)].add_cumulative(
+                cumulative[n_duration:], files, float(nrows))
+
+
+def _add_deleted_rows(conn, schema: str, result: IngestCounters, has_rollups: bool) -> None:
+    if table_exists(conn, schema, "ingest_totals"):
+        attempts = sql.SQL("attempts" if has_rollups else "files")
+        for ds, status, files, nrows, nbytes, tries in conn.execute(
+            sql.SQL("SELECT dataset, status, files, rows, bytes, {} FROM {}").format(
+                attempts, sql.Identifier(schema, "ingest_totals")
+            )
+        ):
+            t = result.totals.get((ds, status))
+            if t is not None:
+                t.files += files
+                t.rows += nrows
+                t.bytes += nbytes
+                t.attempts += tries
+    if has_rollups:
+        for ds, metric, bucket, count, total in conn.execute(
+            sql.SQL("SELECT dataset, metric, bucket, count, sum FROM {}").format(
+                sql.Identifier(schema, "ingest_histogram_totals")
+            )
+        ):
+            h = result.histograms.get((metric, ds))
+            if h is not None:
+                h.counts[bucket - 1] += count
+                h.sum += total
+
+
+def maintenance_last_runs(conn: psycopg.Connection, schema: str) -> dict[str, float]:
+    """Epoch seconds of the last run of each maintenance job (table of migration 0004)."""
+    if not table_exists(conn, schema, "maintenance_state"):
+        return {}
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT job, extract(epoch FROM max(last_run_at))::float8 FROM {} "
+            "WHERE last_run_at IS NOT NULL GROUP BY job"
+        ).format(sql.Identifier(schema, "maintenance_state"))
+    ).fetchall()
+    return {job: ts for job, ts in rows}
+
