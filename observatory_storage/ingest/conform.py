@@ -239,7 +239,9 @@ def to_decimal(target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
                 return a.cast(target)
             except pa.ArrowInvalid:  # more fractional digits than the column keeps
                 return pc.round(a.cast(wide), target.scale).cast(target)
-        return a.cast(target)  # floats round to the scale; integers are exact
+        if pa.types.is_integer(a.type):  # widen first: int64 needs 19 digits before the point
+            return a.cast(pa.decimal128(38, target.scale)).cast(target)
+        return a.cast(target)  # floats round to the scale
 
     def convert(array: pa.Array) -> pa.Array:
         t = array.type
@@ -291,7 +293,13 @@ def to_json(array: pa.Array) -> pa.Array:
 
 def json_values(array: pa.Array) -> list:
     """Python values ready for json.dumps, guided by the Arrow type (maps -> objects)."""
-    return [_jsonable(v, array.type) for v in array.to_pylist()]
+    out = []
+    for i, value in enumerate(array.to_pylist()):
+        try:
+            out.append(_jsonable(value, array.type))
+        except ValueError as exc:
+            raise _Fail(i, f"cannot be stored as JSON: {exc}") from None
+    return out
 
 
 def json_texts(array: pa.Array) -> pa.Array:
@@ -410,6 +418,9 @@ class Conformer:
             index = self.source.get(column.name)
             if index is None:
                 columns[column.name] = None
+                continue
+            if pa.types.is_null(batch.column(index).type):  # an all-null column
+                columns[column.name] = pa.nulls(n, column.arrow_type)
                 continue
             with self._locate(column.name, offset):
                 columns[column.name] = self.converters[column.name](_decode(batch.column(index)))
