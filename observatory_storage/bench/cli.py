@@ -103,7 +103,7 @@ def bench_command(
     if e2e:
         from observatory_storage.bench.e2e import run_e2e
 
-        report.extras["e2e"] = run_e2e(data_dir, server)
+        report.extras["e2e"] = run_e2e(data_dir, server, data)
 
     payload = report.as_dict()
     if out is not None:
