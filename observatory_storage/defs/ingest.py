@@ -186,11 +186,13 @@ def execute_ingest(
     datasets: Optional[list[str]] = None,  # noqa: UP045
     instance: Optional[dg.DagsterInstance] = None,  # noqa: UP045
     tags: Optional[dict[str, str]] = None,  # noqa: UP045
+    log_level: str = "WARNING",
 ):
     """Run ``ingest_job`` in this process; returns (report or None, Dagster result).
 
     The run is recorded in DAGSTER_HOME's instance when that is set (so it shows in the
-    UI), else in a throw-away ephemeral instance.
+    UI), else in a throw-away ephemeral instance. Dagster's console logger prints from
+    ``log_level`` up (WARNING: quarantined files and failures, not every step event).
     """
     from observatory_storage.ingest.summary import IngestReport
 
@@ -199,7 +201,10 @@ def execute_ingest(
     instance = instance or _instance_for_cli()
     try:
         result = ingest_job.execute_in_process(
-            run_config=run_config_for(keys, datasets),
+            run_config={
+                **run_config_for(keys, datasets),
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+            },
             resources={"storage": dg.ResourceDefinition.hardcoded_resource(storage)},
             instance=instance,
             raise_on_error=False,
