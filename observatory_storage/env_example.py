@@ -35,7 +35,6 @@ COMPOSE_VARIABLES = {
         "(e.g. `openssl rand -hex 24`).",
     ),
     "POSTGRES_DB": ("observatory", "Database holding the dataset tables."),
-    "DAGSTER_PG_DB": ("dagster", "Database of Dagster's run/event/schedule storage (same server)."),
 }
 
 HEADER = """\

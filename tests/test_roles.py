@@ -79,9 +79,10 @@ def roles(database_url, server_urls, backend):
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
-def connect_as(database_url: str, role: str) -> psycopg.Connection:
-    # Both test servers trust local connections, so the role logs in without its password.
-    return psycopg.connect(as_user(database_url, role), autocommit=True)
+def connect_as(database_url: str, roles: dict, kind: str) -> psycopg.Connection:
+    """A session of the role, logging in with the password the script set."""
+    url = as_user(database_url, roles[f"{kind}_role"], roles[f"{kind}_password"])
+    return psycopg.connect(url, autocommit=True)
 
 
 def test_script_runs_cleanly_twice_and_never_prints_a_password(roles, database_url):
@@ -125,7 +126,7 @@ def test_ingest_copies_into_datasets_and_writes_the_ledger(roles, database_url, 
         (now + timedelta(days=d), f"t{d}", f"s{d}", "chat", "openai")
         for d in range(-2, 8)
     ]
-    with connect_as(database_url, roles["ingest_role"]) as conn:
+    with connect_as(database_url, roles, "ingest") as conn:
         with conn.cursor() as cur:
             with cur.copy(
                 "COPY traces (start_time, trace_id, span_id, name, provider) FROM STDIN"
@@ -176,13 +177,13 @@ def test_ingest_copies_into_datasets_and_writes_the_ledger(roles, database_url, 
     ],
 )
 def test_ingest_is_refused_ddl_and_destructive_writes(roles, database_url, statement):
-    with connect_as(database_url, roles["ingest_role"]) as conn, pytest.raises(DENIED):
+    with connect_as(database_url, roles, "ingest") as conn, pytest.raises(DENIED):
         conn.execute(statement)
 
 
 def test_readonly_selects_but_cannot_write(roles, database_url, db):
     db.execute("INSERT INTO logs (time, body) VALUES (now(), 'visible')")
-    with connect_as(database_url, roles["readonly_role"]) as conn:
+    with connect_as(database_url, roles, "readonly") as conn:
         assert conn.execute("SELECT body FROM logs").fetchall() == [("visible",)]
         assert conn.execute("SELECT count(*) FROM ingest_files").fetchone()[0] == 0
         # pg_read_all_stats: other roles' sessions are visible to the health service
@@ -205,9 +206,10 @@ def test_owner_migrates_and_future_tables_follow_default_privileges(
     roles, database_url, landing_dir, backend
 ):
     owner_settings = load_settings(
-        database_url=as_user(database_url, roles["owner_role"]), landing_url=str(landing_dir)
+        database_url=as_user(database_url, roles["owner_role"], roles["owner_password"]),
+        landing_url=str(landing_dir),
     )
-    with connect_as(database_url, roles["owner_role"]) as conn:
+    with connect_as(database_url, roles, "owner") as conn:
         assert migrate(conn, owner_settings) == []  # up to date, lock and bookkeeping work
         conn.execute("CREATE TABLE public.future_dataset (time timestamptz NOT NULL, v int)")
         if backend == "postgres":
@@ -217,7 +219,7 @@ def test_owner_migrates_and_future_tables_follow_default_privileges(
                 (far, far),
             ).fetchone()[0]
             assert created == 1
-    with connect_as(database_url, roles["ingest_role"]) as conn:
+    with connect_as(database_url, roles, "ingest") as conn:
         conn.execute("INSERT INTO future_dataset VALUES (now(), 1)")
         with pytest.raises(DENIED):
             conn.execute("DELETE FROM future_dataset")
@@ -226,7 +228,7 @@ def test_owner_migrates_and_future_tables_follow_default_privileges(
                 "INSERT INTO traces (start_time, trace_id, span_id, name) "
                 "VALUES (now() + interval '40 days', 't', 's', 'n')"
             )
-    with connect_as(database_url, roles["readonly_role"]) as conn:
+    with connect_as(database_url, roles, "readonly") as conn:
         assert conn.execute("SELECT v FROM future_dataset").fetchall() == [(1,)]
         if backend == "postgres":
             part = f"traces_p{far:%Y%m%d}"
