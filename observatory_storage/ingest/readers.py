@@ -82,7 +82,36 @@ class BatchReader:
         """Batches of at most batch_size rows; empty batches are skipped."""
         try:
             for batch in self._raw_batches():
+                self._check_structure(batch)
                 for start in range(0, batch.num_rows, self.batch_size):
                     yield batch.slice(start, self.batch_size)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise ReadError(self.name, None, None, f"corrupt {self.format} file: {exc}") from None
+
+    def _check_structure(self, batch: pa.RecordBatch) -> None:
+        """Refuse corrupt offsets before any kernel reads through them.
+
+        Arrow IPC readers do not validate offsets, and computing on an array whose offsets
+        point outside its data crashes the process (SystemError or SIGSEGV). Invalid UTF-8
+        alone is structurally safe: it is left to conform, which names its row.
+        """
+        for field, column in zip(batch.schema, batch.columns, strict=True):
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid as exc:
+                if not _only_bad_utf8(column):
+                    raise ReadError(
+                        self.name, field.name, None, f"corrupt {self.format} file: {exc}"
+                    ) from None
+
+
+def _only_bad_utf8(column: pa.Array) -> bool:
+    """True when a string column's structure is sound and only its UTF-8 is not."""
+    as_binary = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary()}.get(column.type)
+    if as_binary is None:
+        return False
+    try:
+        column.view(as_binary).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
