@@ -61,6 +61,18 @@ def _value(conn, tag: str, column: str):
     ).fetchall()
 
 
+def _raw_strings(offsets: list[int], data: bytes) -> pa.Array:
+    """A string array built from raw buffers, unvalidated: what a corrupt IPC file yields."""
+    return pa.Array.from_buffers(
+        pa.string(), len(offsets) - 1,
+        [None, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)],
+    )
+
+
+def _ipc_with(tag: str, column: str, array: pa.Array) -> bytes:
+    return ipc_bytes(_with(traces_table(len(array), tag=tag), column, array))
+
+
 def _nested_json(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
@@ -132,6 +144,16 @@ def corpus() -> list[Case]:
         Case("traces/nan-json.parquet",
              parquet_bytes(_broken("nj", "input_payload", ['{"a": 1}', '{"a": NaN}'])),
              "quarantined", column="input_payload", row=1),
+        # corrupt Arrow structure (IPC readers do not validate offsets) and invalid UTF-8
+        Case("traces/corrupt-offsets.arrow",
+             _ipc_with("co", "trace_id", _raw_strings([0, 5, -70000, 10], b"helloworld")),
+             "quarantined", column="trace_id"),
+        Case("traces/offsets-past-data.arrow",
+             _ipc_with("op", "name", _raw_strings([0, 5, 1 << 30, 10], b"helloworld")),
+             "quarantined", column="name"),
+        Case("traces/invalid-utf8.arrow",
+             _ipc_with("iu", "name", _raw_strings([0, 2, 4, 6], b"ok\xff\xfeok")),
+             "quarantined", column="name", row=1),
         # NUL bytes
         Case("traces/nul-name.parquet",
              parquet_bytes(_broken("nn", "name", ["ok", "ok", "bad\x00name"])),
