@@ -35,7 +35,6 @@ class AppState:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "observatory-storage"
-    sys_version = ""
     timeout = 10  # seconds a client may take to send its request
 
     @property
@@ -54,6 +53,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, doc: dict, *, head: bool = False) -> None:
         body = (json.dumps(doc, indent=2, default=str) + "\n").encode()
         self._send(status, body, "application/json", head=head)
+
+    def version_string(self) -> str:  # no Python version in the Server header
+        return self.server_version
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
