@@ -180,7 +180,7 @@ def to_timestamp(array: pa.Array) -> pa.Array:
         raise _Fail(None, f"expected a timestamp, date or ISO-8601 string, got {t}")
     row = _first_true(pc.or_(pc.less(out, _MIN_TS), pc.greater(out, _MAX_TS)))
     if row is not None:
-        raise _Fail(row, f"timestamp {out[row]} outside years 1..9999")
+        raise _Fail(row, f"timestamp {_show(out, row)} outside years 1..9999")
     return out
 
 
