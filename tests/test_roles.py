@@ -152,6 +152,10 @@ def test_ingest_copies_into_datasets_and_writes_the_ledger(roles, database_url, 
             assert cur.execute("SELECT count(*) FROM traces").fetchone()[0] == len(spans)
     assert db.execute("SELECT count(*) FROM traces").fetchone()[0] == len(spans)
     assert db.execute("SELECT attempts FROM ingest_files").fetchall() == [(2,)]
+    # the deleted ledger row was folded into the totals by the trigger, as the ingest role
+    assert db.execute(
+        "SELECT files FROM ingest_totals WHERE dataset = 'logs' AND status = 'quarantined'"
+    ).fetchall() == [(1,)]
     if backend == "timescaledb":
         chunks = db.execute(
             "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'traces'"
@@ -170,7 +174,8 @@ def test_ingest_copies_into_datasets_and_writes_the_ledger(roles, database_url, 
         "CREATE INDEX sneaky_idx ON traces (name)",
         "DELETE FROM traces",
         "UPDATE traces SET name = 'x'",
-        "UPDATE ingest_totals SET files = 0",
+        "DELETE FROM ingest_totals",
+        "TRUNCATE ingest_totals",
         "INSERT INTO schema_migrations (version, name, checksum, backend, duration_ms)"
         " VALUES (9999, 'x', 'x', 'x', 0)",
         "DROP FUNCTION obs_has_timescaledb()",

@@ -14,6 +14,8 @@
 --   readonly_role     health/metrics service, dashboards            (obs_readonly)
 --   datasets          comma-separated dataset tables                 (traces,metrics,logs)
 --   ledger            ledger table ingest may update and delete      (ingest_files)
+--   ledger_totals     totals a deleted ledger row is folded into     (ingest_totals,
+--                     by the ledger's AFTER DELETE trigger            ingest_histogram_totals)
 --   *_password        sets the role's password; a SCRAM verifier ("SCRAM-SHA-256$...")
 --                     is accepted too and keeps the clear text off the server. Without
 --                     one the role keeps its password (or none: cert/peer/IAM auth).
@@ -24,8 +26,10 @@
 --             database (the migration runner's CREATE SCHEMA IF NOT EXISTS) and schema;
 --             pg_read_all_settings (the runner reads shared_preload_libraries).
 --   ingest    USAGE on the schema; SELECT + INSERT (hence COPY) on the dataset tables and
---             the ledger tables; UPDATE + DELETE on the ledger `ingest_files` only; SELECT
---             elsewhere. No DDL: not owner of anything, no CREATE, no TRUNCATE.
+--             the ledger; UPDATE + DELETE on the ledger `ingest_files` only; INSERT + UPDATE
+--             on the ledger totals (the trigger that folds deleted ledger rows runs as the
+--             deleting role); SELECT elsewhere. No DDL: not owner of anything, no CREATE,
+--             no TRUNCATE, no DELETE outside the ledger.
 --   readonly  USAGE + SELECT only, plus pg_read_all_stats so /health can count the
 --             connections of other roles.
 -- TimescaleDB: a GRANT on a hypertable is applied to its existing chunks, and new chunks
@@ -60,6 +64,10 @@
 \if :{?ledger}
 \else
 \set ledger ingest_files
+\endif
+\if :{?ledger_totals}
+\else
+\set ledger_totals ingest_totals,ingest_histogram_totals
 \endif
 
 -- Never write a password into the server log, whatever log_statement says (only a
@@ -153,6 +161,11 @@ WHERE to_regclass(format('%I.%I', :'schema', trim(t))) IS NOT NULL
 -- Ledger: one row per landing object, written in the COPY's transaction, updated on
 -- retries and conflicts.
 SELECT format('GRANT INSERT, UPDATE, DELETE ON %I.%I TO %I', :'schema', :'ledger', :'ingest_role')
+\gexec
+-- Deleting a ledger row (replay, clean-up) folds it into the totals in the same statement.
+SELECT format('GRANT INSERT, UPDATE ON %I.%I TO %I', :'schema', trim(t), :'ingest_role')
+FROM unnest(string_to_array(:'ledger_totals', ',')) AS t
+WHERE to_regclass(format('%I.%I', :'schema', trim(t))) IS NOT NULL
 \gexec
 
 -- 5. Future tables and partitions created by the owner (migrations, daily partitions) ------
