@@ -51,3 +51,14 @@ def ledger(conn: psycopg.Connection) -> dict[str, dict]:
 
 def count(conn: psycopg.Connection, dataset: str) -> int:
     return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(dataset))).fetchone()[0]
+
+
+def load_all(settings, **kwargs):
+    """pending_objects + load_objects: one ingest pass without Dagster."""
+    from observatory_storage.ingest.loader import load_objects, pending_objects
+    from observatory_storage.landing import open_landing
+
+    landing = open_landing(settings)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        todo = pending_objects(settings, conn, landing=landing, **kwargs)
+    return load_objects(settings, todo, run_id="test-run", landing=landing)

@@ -12,14 +12,7 @@ import pytest
 from observatory_storage.ingest.loader import load_objects, pending_objects
 from observatory_storage.landing import open_landing
 from tests.conftest import make_settings
-from tests.ingest.helpers import count, expected, ledger, put, stored, table
-
-
-def load_all(settings, **kwargs):
-    landing = open_landing(settings)
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        todo = pending_objects(settings, conn, **kwargs)
-    return load_objects(settings, todo, run_id="test-run", landing=landing)
+from tests.ingest.helpers import count, expected, ledger, load_all, put, stored, table
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "arrow", "arrows"])

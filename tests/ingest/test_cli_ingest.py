@@ -1,0 +1,85 @@
+"""The CLI end to end, as a user runs it: separate processes, configuration from the env."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from observatory_storage.landing import open_landing
+from tests.ingest.helpers import count, ledger, put, table
+
+
+def cli(*args: str, database_url: str, landing: str, **env) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LANDING_"))}
+    environ |= {"DATABASE_URL": database_url, "LANDING_URL": landing, **env}
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "observatory-storage"), *args],
+        env=environ, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_generate_then_ingest_then_nothing_left(database_url, landing_dir, db):
+    url, landing = database_url, str(landing_dir)
+    done = cli("generate", "--dataset", "traces", "--files", "2", "--rows", "150", "--seed", "3",
+               database_url=url, landing=landing)
+    assert done.returncode == 0, done.stderr
+    assert "wrote 2 parquet files (300 traces rows)" in done.stdout
+    done = cli("generate", "--dataset", "logs", "--files", "1", "--rows", "40", "--format", "arrows",
+               database_url=url, landing=landing)
+    assert done.returncode == 0, done.stderr
+    put(open_landing_for(landing), "traces/broken.parquet", b"not parquet")
+
+    done = cli("ingest", "--json", database_url=url, landing=landing)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["rows"] == 340
+    assert report["datasets"]["traces"]["loaded"] == 2
+    assert report["datasets"]["traces"]["quarantined"] == 1
+    assert count(db, "traces") == 300 and count(db, "logs") == 40
+    assert ledger(db)["traces/broken.parquet"]["status"] == "quarantined"
+
+    done = cli("ingest", database_url=url, landing=landing)
+    assert done.returncode == 0 and "no files to ingest" in done.stdout
+
+    done = cli("replay", "traces/broken.parquet", database_url=url, landing=landing)
+    assert done.returncode == 0 and "requeued" in done.stdout
+    done = cli("replay", "traces/nothing.parquet", database_url=url, landing=landing)
+    assert done.returncode == 1 and "unknown" in done.stdout
+
+
+def test_table_output_and_conflict_exit_code(database_url, landing_dir, db):
+    landing = open_landing_for(str(landing_dir))
+    put(landing, "traces/a.parquet", table("traces", 20, seed=1))
+    done = cli("ingest", "--dataset", "traces", database_url=database_url, landing=str(landing_dir))
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()[:2]
+    assert header.split()[:4] == ["dataset", "loaded", "quarantined", "skipped"]
+    assert row.split()[:3] == ["traces", "1", "0"] and "rows/s" in header
+    put(landing, "traces/a.parquet", table("traces", 21, seed=2))
+    done = cli("ingest", database_url=database_url, landing=str(landing_dir))
+    assert done.returncode == 1 and "conflict" in done.stdout
+
+
+def test_unreachable_database_exits_3_without_the_password(landing_dir):
+    url = "postgresql://observer:hunter2secret@127.0.0.1:1/nowhere"
+    done = cli("ingest", database_url=url, landing=str(landing_dir), DB_CONNECT_TIMEOUT="2")
+    assert done.returncode == 3, done.stderr
+    assert "hunter2secret" not in done.stdout + done.stderr
+    assert "127.0.0.1" in done.stderr
+
+
+def test_bad_arguments_exit_2(landing_dir):
+    done = cli("ingest", "--dataset", "spans", database_url="postgresql://x@127.0.0.1:1/x",
+               landing=str(landing_dir))
+    assert done.returncode == 2 and "unknown dataset" in done.stderr
+    done = cli("generate", "--format", "csv", database_url="postgresql://x@127.0.0.1:1/x",
+               landing=str(landing_dir))
+    assert done.returncode == 2 and "unknown format" in done.stderr
+
+
+def open_landing_for(path: str):
+    from observatory_storage.settings import load_settings
+
+    return open_landing(load_settings(landing_url=path))
