@@ -1,5 +1,203 @@
-"""Dagster maintenance definitions."""
+"""Dagster maintenance jobs: one op per job, wrapping the plain functions of
+``observatory_storage.maintenance`` (the CLI runs the same functions).
 
-JOBS: list = []
+Each op returns the job's report as its output with run metadata (totals as numbers, a
+Markdown table of every table, chunk or partition touched, notes), so the Dagster UI shows
+what a run did. Op config holds switches only (dry_run, backfill); the database URL comes
+from the environment through ``StorageResource`` and never appears in run config.
+
+Transient database errors (connection lost, lock timeout, deadlock, serialization) are
+retried by the RetryPolicy (``defs/retry.py``); any other error fails the run at once.
+A run that finds another run of the same job holding its lock succeeds as "skipped".
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from observatory_storage.db.backend import detect
+from observatory_storage.db.connection import connect
+from observatory_storage.maintenance import migrate as migrations
+from observatory_storage.maintenance.common import JobBusy, JobReport
+from observatory_storage.maintenance.compression import run_compression
+from observatory_storage.maintenance.partitions import run_partitions
+from observatory_storage.maintenance.retention import run_retention
+from observatory_storage.maintenance.rollups import run_rollups
+from observatory_storage.maintenance.vacuum import run_vacuum
+from observatory_storage.settings import Settings, redact_text
+
+from .resources import StorageResource
+from .retry import DB_RETRY_POLICY, transient_errors_retried
+
+TAGS = {"observatory/area": "maintenance"}
+
+
+class DryRunConfig(dg.Config):
+    dry_run: bool = Field(False, description="Report what would change; change nothing.")
+
+
+class VacuumConfig(dg.Config):
+    all_tables: bool = Field(
+        False,
+        description="Vacuum every chunk/partition, not only those changed since the last run.",
+    )
+
+
+class RollupsConfig(dg.Config):
+    backfill: bool = Field(False, description="Recompute every hour of raw data.")
+    reconcile: bool = Field(
+        False, description="Also recompute hours whose raw count differs from the rollup."
+    )
+
+
+def report_metadata(report: JobReport) -> dict:
+    metadata: dict = {
+        "backend": report.backend,
+        "dry_run": report.dry_run,
+        "duration_ms": dg.MetadataValue.float(round(report.duration_ms, 1)),
+        "details": dg.MetadataValue.md(report.markdown()),
+    }
+    for key, value in report.totals.items():
+        metadata[key] = dg.MetadataValue.int(value) if isinstance(value, int) else value
+    if report.notes:
+        metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in report.notes))
+    return metadata
+
+
+def _run(context: dg.OpExecutionContext, settings: Settings, work) -> dg.Output:
+    with transient_errors_retried(settings):
+        try:
+            report = work()
+        except JobBusy as exc:  # the other run does the same work; not a failure
+            context.log.warning(str(exc))
+            return dg.Output({"skipped": str(exc)}, metadata={"skipped": str(exc)})
+    context.log.info(redact_text(report.text(), settings))
+    return dg.Output(report.as_dict(), metadata=report_metadata(report))
+
+
+@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
+def apply_migrations(
+    context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
+) -> dg.Output:
+    """Apply pending SQL migrations (serialized by the runner's advisory lock)."""
+    settings = storage.settings()
+
+    def work() -> JobReport:
+        with connect(settings, autocommit=True) as conn:
+            pending = migrations.pending(conn, settings)
+            done = migrations.migrate(conn, settings, dry_run=config.dry_run)
+            report = JobReport("migrate", detect(conn).kind, dry_run=config.dry_run)
+        report.items = [{"file": m.filename, "applied": not config.dry_run} for m in done]
+        report.totals = {
+            "pending_before": len(pending),
+            "applied": 0 if config.dry_run else len(done),
+        }
+        return report
+
+    return _run(context, settings, work)
+
+
+@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
+def vacuum_analyze_tables(
+    context: dg.OpExecutionContext, config: VacuumConfig, storage: StorageResource
+) -> dg.Output:
+    """VACUUM (ANALYZE) the chunks/partitions and tables changed since the last run."""
+    settings = storage.settings()
+    return _run(context, settings, lambda: run_vacuum(settings, all_tables=config.all_tables))
+
+
+@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
+def apply_retention(
+    context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
+) -> dg.Output:
+    """Drop raw chunks/partitions, rollups, ledger rows and landing files past retention."""
+    settings = storage.settings()
+    return _run(context, settings, lambda: run_retention(settings, dry_run=config.dry_run))
+
+
+@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
+def maintain_partitions(context: dg.OpExecutionContext, storage: StorageResource) -> dg.Output:
+    """Create daily partitions ahead and adopt rows from DEFAULT (plain PostgreSQL)."""
+    settings = storage.settings()
+    return _run(context, settings, lambda: run_partitions(settings))
+
+
+@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
+def compress_chunks(
+    context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
+) -> dg.Output:
+    """Compress old chunks where the TimescaleDB license allows; else report and succeed."""
+    settings = storage.settings()
+    return _run(context, settings, lambda: run_compression(settings, dry_run=config.dry_run))
+
+
+@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
+def refresh_rollups(
+    context: dg.OpExecutionContext, config: RollupsConfig, storage: StorageResource
+) -> dg.Output:
+    """Recompute the hourly rollups of the hours touched since the last run."""
+    settings = storage.settings()
+    return _run(
+        context,
+        settings,
+        lambda: run_rollups(settings, backfill=config.backfill, reconcile=config.reconcile),
+    )
+
+
+@dg.job(
+    name="migrate",
+    tags=TAGS,
+    description="Apply pending SQL migrations; run on deploy and daily as a check.",
+)
+def migrate_job():
+    apply_migrations()
+
+
+@dg.job(
+    name="vacuum_analyze",
+    tags=TAGS,
+    description="VACUUM (ANALYZE) what changed since the last run.",
+)
+def vacuum_analyze_job():
+    vacuum_analyze_tables()
+
+
+@dg.job(
+    name="retention",
+    tags=TAGS,
+    description="Retention of raw data, rollups, ledger and landing files.",
+)
+def retention_job():
+    apply_retention()
+
+
+@dg.job(
+    name="partitions",
+    tags=TAGS,
+    description="Daily partitions ahead and out of DEFAULT (plain PostgreSQL).",
+)
+def partitions_job():
+    maintain_partitions()
+
+
+@dg.job(
+    name="compression", tags=TAGS, description="Compress old chunks (licensed TimescaleDB only)."
+)
+def compression_job():
+    compress_chunks()
+
+
+@dg.job(name="rollups", tags=TAGS, description="Hourly rollups of traces and metrics.")
+def rollups_job():
+    refresh_rollups()
+
+
+JOBS = [
+    migrate_job,
+    vacuum_analyze_job,
+    retention_job,
+    partitions_job,
+    compression_job,
+    rollups_job,
+]
 SENSORS: list = []
-SCHEDULES: list = []
+SCHEDULES: list = []  # in defs/schedules.py
