@@ -453,7 +453,7 @@ class Conformer:
         except _Fail as exc:
             row = None if exc.row is None else offset + exc.row
             raise ConformError(self.file, column, row, exc.reason) from None
-        except (pa.ArrowException, ValueError, TypeError) as exc:
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
             reason = f"cannot convert: {str(exc).splitlines()[0]}"
             raise ConformError(self.file, column, None, reason) from None
 
