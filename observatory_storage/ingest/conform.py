@@ -40,6 +40,7 @@ import json
 import math
 from collections.abc import Callable
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -264,11 +265,23 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON for PostgreSQL")
 
 
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _check_json_text(text: str) -> None:
+    """Accept what PostgreSQL's jsonb input accepts (as far as it matters here).
+
+    orjson (strict RFC 8259, ~10x faster) decides almost every value; what it refuses is
+    re-checked by the standard library, which also accepts numbers beyond a double
+    (PostgreSQL stores those as numeric) but not NaN or Infinity.
+    """
     try:
-        json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            _STRICT_DECODER.decode(text)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
     if "\\u0000" in text:
         raise ValueError("\\u0000 is not allowed in PostgreSQL jsonb")
 
