@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # --- database -------------------------------------------------------------------
     database_url: str | None = Field(
         None,
+        repr=False,  # repr(settings) must never print the password
         description="PostgreSQL/TimescaleDB URL (postgresql://user:pass@host:5432/db). "
         "Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DIR.",
     )
