@@ -177,3 +177,11 @@ def test_redact_text_with_settings_hides_a_bare_password(monkeypatch):
     message = f"server closed the connection; authentication used {PASSWORD} (debug dump)"
     assert PASSWORD not in redact_text(message, s)
     assert "server closed the connection" in redact_text(message, s)
+
+
+def test_repr_of_settings_hides_the_password():
+    from observatory_storage.settings import load_settings
+
+    s = load_settings(database_url="postgresql://obs:Repr-S3cret@db.example:5432/obs")
+    assert "Repr-S3cret" not in repr(s)
+    assert "Repr-S3cret" not in str(s)
