@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -141,10 +142,9 @@ class TableLock:
 
     def release(self) -> None:
         if not self.conn.closed:
-            try:
+            with contextlib.suppress(psycopg.Error):  # the server may have ended it already
                 self.conn.rollback()
-            finally:
-                self.conn.close()
+            self.conn.close()
 
 
 class Background:
