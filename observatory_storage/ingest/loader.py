@@ -94,7 +94,8 @@ def load_objects(
     run_id = run_id or f"adhoc-{uuid.uuid4().hex[:12]}"
     landing = landing or open_landing(settings)
     report = IngestReport()
-    with connect(settings) as conn:
+    # autocommit: every statement runs inside an explicit per-file transaction block
+    with connect(settings, autocommit=True) as conn:
         for obj in objects:
             outcome = load_one(settings, conn, landing, obj, run_id=run_id, log=log)
             report.add(outcome)
