@@ -137,4 +137,5 @@ def _markdown(report) -> str:
         f"{report.rows:,} spans, backend {report.backend}, "
         f"{report.machine.get('nproc')} CPUs, load {report.machine.get('load_average_at_start')}"
     )
-    return "\n\n".join([head, report.table(), *extras_markdown(report.extras)]).rstrip()
+    table = [report.table()] if report.methods else []
+    return "\n\n".join([head, *table, *extras_markdown(report.extras)]).rstrip()

@@ -32,7 +32,7 @@ DISTINCT_GROUPS = 4  # row groups repeat: generating 14M distinct spans costs 10
 def big_file(folder: Path, gigabytes: float) -> tuple[Path, int]:
     """A Parquet file of at least ``gigabytes`` (reused when it already exists)."""
     path = folder / "landing" / TRACES.name / f"big-{gigabytes:g}gb.parquet"
-    done = path.with_suffix(".rows")
+    done = folder / f"{path.stem}.rows"  # outside the landing: it would be ingested
     if path.exists() and done.exists():
         return path, int(done.read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +75,19 @@ def run_memory(data_dir: Path, server_url: str, gigabytes: float, options: Optio
 
 
 def _peak_rss_mb() -> float:
+    """This process's high-water RSS since its exec.
+
+    ``getrusage().ru_maxrss`` is no good here: Linux carries the parent's peak across
+    fork and exec, so the child would report the benchmark's own size. ``VmHWM`` belongs
+    to the new address space only.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
