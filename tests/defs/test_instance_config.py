@@ -28,6 +28,7 @@ def test_dagster_yaml_loads_with_every_limit(tmp_path, monkeypatch):
         assert instance.run_monitoring_max_resume_run_attempts == 0
         assert instance.telemetry_enabled is False
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
 
 
 def test_dagster_yaml_has_no_unknown_top_level_key():
