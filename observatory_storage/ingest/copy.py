@@ -15,6 +15,7 @@ import pyarrow as pa
 from pgpq import encoders
 from pgpq import schema as pg_schema
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from observatory_storage.datasets import Dataset
 
@@ -59,7 +60,10 @@ def copy_batches(
     encoder = make_encoder(dataset)
     rows = 0
     buffer = bytearray(encoder.write_header())
-    with cursor.copy(copy_statement(dataset, schema, table)) as copy:
+    # QueuedLibpqWriter sends from a worker thread, so encoding the next batch overlaps
+    # with the network write of the previous one.
+    with cursor.copy(copy_statement(dataset, schema, table),
+                     writer=QueuedLibpqWriter(cursor)) as copy:
         for batch in batches:
             buffer += encoder.write_batch(batch)
             rows += batch.num_rows

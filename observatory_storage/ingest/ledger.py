@@ -119,14 +119,15 @@ def claim(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str
 
 
 def mark_loaded(
-    conn: psycopg.Connection, schema: str, key: str, rows: int, duration_ms: float
+    conn: psycopg.Connection, schema: str, key: str, rows: int, duration_ms: float,
+    *, min_time=None, max_time=None,
 ) -> None:
     conn.execute(
         sql.SQL(
-            "UPDATE {} SET row_count = %s, duration_ms = %s, loaded_at = now() "
-            "WHERE object_key = %s"
+            "UPDATE {} SET row_count = %s, duration_ms = %s, loaded_at = now(), "
+            "min_time = %s, max_time = %s WHERE object_key = %s"
         ).format(_table(schema)),
-        (rows, duration_ms, key),
+        (rows, duration_ms, min_time, max_time, key),
     )
 
 

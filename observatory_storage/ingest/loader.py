@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 import psycopg
+import pyarrow.compute as pc
 from psycopg import sql
 
 from observatory_storage.datasets import DATASETS, Dataset, get_dataset
@@ -131,10 +132,12 @@ def load_one(
                            "(write new content under a new key)")
                 log.warning(f"conflict {obj.key}: {message}")
                 return outcome("conflict", error=message)
+            span = TimeSpan(dataset.time_column)
             with landing.open(obj) as handle:
-                rows, duplicates = _copy_file(settings, conn, dataset, handle, obj.key)
+                rows, duplicates = _copy_file(settings, conn, dataset, handle, obj.key, span)
             ledger.mark_loaded(conn, schema, obj.key, rows,
-                               (time.perf_counter() - started) * 1000)
+                               (time.perf_counter() - started) * 1000,
+                               min_time=span.min, max_time=span.max)
     except ObjectGone as exc:
         log.warning(f"gone {obj.key}: {exc}")
         return outcome("gone", error=str(exc))
@@ -150,12 +153,34 @@ def load_one(
     return result
 
 
+class TimeSpan:
+    """Earliest and latest event time of the batches that pass through ``observe``.
+
+    Stored in the ledger (min_time/max_time) so the hourly rollups and VACUUM know which
+    hours and chunks a file touched without scanning the tables.
+    """
+
+    def __init__(self, column: str):
+        self.column = column
+        self.min = None
+        self.max = None
+
+    def observe(self, batches):
+        for batch in batches:
+            low, high = pc.min_max(batch.column(self.column)).values()
+            if low.is_valid:
+                low, high = low.as_py(), high.as_py()
+                self.min = low if self.min is None else min(self.min, low)
+                self.max = high if self.max is None else max(self.max, high)
+            yield batch
+
+
 def _copy_file(settings: Settings, conn: psycopg.Connection, dataset: Dataset, handle,
-               name: str) -> tuple[int, int]:
+               name: str, span: TimeSpan) -> tuple[int, int]:
     """Stream one file into its table inside the open transaction: (rows, duplicates)."""
     reader = BatchReader(handle, name, settings.copy_batch_size)
     conformer = Conformer(dataset, reader.schema, name)
-    batches = (conformer.conform(batch) for batch in reader)
+    batches = span.observe(conformer.conform(batch) for batch in reader)
     with conn.cursor() as cur:
         if dataset.dedupe_key and settings.copy_dedupe_traces:
             return _copy_deduped(settings, cur, dataset, batches)

@@ -39,6 +39,9 @@ def test_batches_split_a_file_but_it_loads_whole(database_url, landing_dir, db):
     settings = make_settings(database_url, landing_dir, copy_batch_size=7, copy_buffer_size=8192)
     put(open_landing(settings), "traces/a.parquet", table("traces", 100))
     assert load_all(settings).rows == 100 and count(db, "traces") == 100
+    # the ledger knows the file's event-time span across all its batches
+    span = db.execute("SELECT min_time, max_time FROM ingest_files").fetchone()
+    assert span == db.execute("SELECT min(start_time), max(start_time) FROM traces").fetchone()
 
 
 def test_rerun_is_exactly_once(settings, db):
