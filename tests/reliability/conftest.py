@@ -8,7 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.report import RESULTS, FaultRow, render_markdown
+from tests.reliability.report import (
+    INPUTS,
+    RESULTS,
+    FaultRow,
+    render_inputs_markdown,
+    render_markdown,
+)
 
 
 @pytest.fixture
@@ -24,10 +30,12 @@ def record_fault():
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not RESULTS:
-        return
-    terminalreporter.section("reliability: faults survived")
-    terminalreporter.write_line(render_markdown(RESULTS))
+    if INPUTS:
+        terminalreporter.section("reliability: bad inputs")
+        terminalreporter.write_line(render_inputs_markdown())
+    if RESULTS:
+        terminalreporter.section("reliability: faults survived")
+        terminalreporter.write_line(render_markdown(RESULTS))
 
 
 @pytest.fixture(scope="session")

@@ -43,3 +43,27 @@ def render_markdown(rows: list[FaultRow]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells()) + " |")
     return "\n".join(lines)
+
+
+# bad inputs: object key -> (outcome, reason, backends it was tried on)
+INPUTS: dict[str, tuple[str, str, set[str]]] = {}
+
+
+def record_input(key: str, backend: str, status: str, reason: str | None) -> None:
+    _, _, backends = INPUTS.setdefault(key, (status, _short(reason, key), set()))
+    backends.add(backend)
+
+
+def _short(reason: str | None, key: str, limit: int = 110) -> str:
+    text = (reason or "").replace(key, "<file>").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def render_inputs_markdown() -> str:
+    lines = ["| input (object key) | outcome | reason (file, column, row) | backends |",
+             "|---|---|---|---|"]
+    for key, (status, reason, backends) in INPUTS.items():
+        cells = [f"`{key}`", status, reason,
+                 ", ".join(sorted(backends))]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ from observatory_storage.ingest.loader import load_objects, pending_objects
 from observatory_storage.landing.base import open_landing
 from tests.conftest import make_settings
 from tests.reliability.corpus import BASE_TIME, ipc_bytes, parquet_bytes, traces_table
+from tests.reliability.report import record_input
 
 HOSTILE_COLUMNS = ['"; DROP TABLE traces; --', "it's", 'quo"te', "semi;colon", "ünï 列"]
 
@@ -273,6 +274,8 @@ def test_bad_input_corpus_loads_or_quarantines_in_one_batch(settings, db, backen
         if outcome is None or entry is None:
             problems.append(f"{case.key}: no outcome or no ledger row")
             continue
+        record_input(case.key, backend, outcome.status,
+                     entry[3] if outcome.status != "loaded" else f"{outcome.rows} rows")
         if outcome.status != case.expect or entry[1] != case.expect:
             problems.append(f"{case.key}: {outcome.status} ({outcome.error}), expected {case.expect}")
             continue
@@ -385,3 +388,36 @@ def test_json_round_trips_exactly(settings, db):
     load_objects(settings, pending_objects(settings, db))
     stored = db.execute("SELECT input_payload FROM traces WHERE span_id = 'jr-0'").fetchone()[0]
     assert stored == payload
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"])
+def test_sensor_and_job_settle_the_whole_corpus(settings, db, landing_dir):
+    """The landing sensor plans runs over the corpus (unsafe names skipped, no error) and
+    the ingest_job runs it would launch settle every file: the job succeeds with the
+    quarantined files in its metadata."""
+    import dagster as dg
+
+    from observatory_storage.defs.ingest import execute_ingest
+    from observatory_storage.defs.sensors import evaluate
+
+    cases = corpus()
+    landing = open_landing(settings)
+    for case in cases:
+        landing.put(case.key, case.data)
+    (landing_dir / "traces" / "ctl\x01char.parquet").write_bytes(parquet_bytes(traces_table(1, tag="c")))
+    instance = dg.DagsterInstance.ephemeral()
+    try:
+        requests = evaluate(dg.build_sensor_context(instance=instance), settings)
+        assert isinstance(requests, list), requests  # a SkipReason would mean the tick gave up
+        planned = [key for r in requests for key in r.run_config["ops"]["ingest_files"]["config"]["keys"]]
+        assert sorted(planned) == sorted(c.key for c in cases)
+        for request in requests:
+            config = request.run_config["ops"]["ingest_files"]["config"]
+            report, result = execute_ingest(settings, keys=config["keys"],
+                                            datasets=config["datasets"], instance=instance)
+            assert result.success, request.run_key
+            assert report.ok
+    finally:
+        instance.dispose()
+    statuses = dict(db.execute("SELECT object_key, status FROM ingest_files").fetchall())
+    assert statuses == {c.key: c.expect for c in cases}
