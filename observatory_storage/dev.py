@@ -202,9 +202,11 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
     if not settings.database_url:
         was_running = embedded.running_uri(settings.embedded_pg_dir) is not None
         env["DATABASE_URL"] = embedded.ensure_started(settings.embedded_pg_dir)
+        settings = settings.model_copy(update={"database_url": env["DATABASE_URL"]})
         started_db = not was_running
         print(f"[dev] embedded PostgreSQL: {settings.embedded_pg_dir}", file=out, flush=True)
     else:
+        env["DATABASE_URL"] = settings.database_url  # also when it came from .env
         print(f"[dev] database: {settings.redacted_database_url}", file=out, flush=True)
 
     # Children run where the user ran us (.env and a relative LANDING_URL resolve alike),
@@ -213,8 +215,7 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
     supervisor = Supervisor(env=env, cwd=Path.cwd(), out=out)
     previous = {s: signal.signal(s, supervisor.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with connect(settings.model_copy(update={"database_url": env.get("DATABASE_URL")}),
-                     autocommit=True) as conn:
+        with connect(settings, autocommit=True) as conn:
             applied = migrate(conn, settings)
         print(f"[dev] migrations: {len(applied)} applied", file=out, flush=True)
 
