@@ -55,15 +55,18 @@ class Settings(BaseSettings):
     # --- COPY -----------------------------------------------------------------------
     copy_batch_size: int = Field(50_000, ge=1, description="Rows per record batch read and COPYed.")
     copy_flush_interval: int = Field(
-        250, ge=0, description="Milliseconds between ingest sensor checks for new files."
+        1000,
+        ge=0,
+        description="Most milliseconds encoded COPY data waits in the client buffer before it "
+        "is sent, even when COPY_BUFFER_SIZE is not reached.",
     )
     copy_buffer_size: int = Field(
         1 << 20, ge=8192, description="Bytes of encoded COPY data sent to the server per write."
     )
     copy_dedupe_traces: bool = Field(
         False,
-        description="Skip spans whose (trace_id, span_id) is already stored "
-        "(staging table + ON CONFLICT; slower).",
+        description="Skip spans whose (trace_id, span_id, start_time) is already stored "
+        "(staging table + INSERT ... WHERE NOT EXISTS; slower).",
     )
 
     # --- retention ------------------------------------------------------------------

@@ -7,6 +7,7 @@ told to send as jsonb (the server still parses and validates them).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import pgpq
@@ -51,15 +52,18 @@ def copy_batches(
     schema: str,
     table: str | None = None,
     buffer_size: int = 1 << 20,
+    flush_interval_ms: int = 1000,
 ) -> int:
     """COPY every batch (already in ``dataset.arrow_schema``); returns the rows sent.
 
     ``schema=""`` targets an unqualified (temporary) ``table``. Encoded bytes are sent
-    ``buffer_size`` at a time, so memory holds one batch plus one buffer.
+    once ``buffer_size`` accumulate or ``flush_interval_ms`` passed since the last send,
+    so memory holds one batch plus one buffer and a slow reader still streams.
     """
     encoder = make_encoder(dataset)
     rows = 0
     buffer = bytearray(encoder.write_header())
+    last_flush = time.monotonic()
     # QueuedLibpqWriter sends from a worker thread, so encoding the next batch overlaps
     # with the network write of the previous one.
     with cursor.copy(copy_statement(dataset, schema, table),
@@ -67,9 +71,11 @@ def copy_batches(
         for batch in batches:
             buffer += encoder.write_batch(batch)
             rows += batch.num_rows
-            if len(buffer) >= buffer_size:
+            now = time.monotonic()
+            if len(buffer) >= buffer_size or (now - last_flush) * 1000 >= flush_interval_ms:
                 copy.write(buffer)
                 buffer = bytearray()
+                last_flush = now
         buffer += encoder.finish()
         copy.write(buffer)
     return rows

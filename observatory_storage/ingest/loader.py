@@ -185,7 +185,8 @@ def _copy_file(settings: Settings, conn: psycopg.Connection, dataset: Dataset, h
         if dataset.dedupe_key and settings.copy_dedupe_traces:
             return _copy_deduped(settings, cur, dataset, batches)
         rows = copy_batches(cur, dataset, batches, schema=settings.db_schema,
-                            buffer_size=settings.copy_buffer_size)
+                            buffer_size=settings.copy_buffer_size,
+                            flush_interval_ms=settings.copy_flush_interval)
     return rows, 0
 
 
@@ -202,7 +203,8 @@ def _copy_deduped(settings: Settings, cur: psycopg.Cursor, dataset: Dataset, bat
         "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     ).format(sql.Identifier(stage), target))
     rows = copy_batches(cur, dataset, batches, schema="", table=stage,
-                        buffer_size=settings.copy_buffer_size)
+                        buffer_size=settings.copy_buffer_size,
+                            flush_interval_ms=settings.copy_flush_interval)
     key = [*dataset.dedupe_key, dataset.time_column]
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in dataset.column_names)
     key_list = sql.SQL(", ").join(sql.Identifier(c) for c in key)
