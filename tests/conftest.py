@@ -69,7 +69,11 @@ def server_urls() -> Iterator[dict[str, str]]:
         from observatory_storage.db import embedded
 
         embedded_dir = PROJECT_ROOT / ".cache" / "test-pgdata"
-        urls["postgres"] = embedded.ensure_started(embedded_dir)
+        if embedded.running_uri(embedded_dir):  # another session's server: leave it running
+            urls["postgres"] = embedded.running_uri(embedded_dir)
+            embedded_dir = None
+        else:
+            urls["postgres"] = embedded.ensure_started(embedded_dir)
     yield urls
     if embedded_dir is not None and os.environ.get("OBS_KEEP_TEST_SERVER") != "1":
         from observatory_storage.db import embedded
