@@ -62,16 +62,22 @@ def copy_batches(
     """
     encoder = make_encoder(dataset)
     rows = 0
-    buffer = bytearray(encoder.write_header())
+    buffer = bytearray()
     last_flush = time.monotonic()
     # QueuedLibpqWriter sends from a worker thread, so encoding the next batch overlaps
     # with the network write of the previous one.
     with cursor.copy(copy_statement(dataset, schema, table),
                      writer=QueuedLibpqWriter(cursor)) as copy:
+        copy.write(encoder.write_header())
         for batch in batches:
-            buffer += encoder.write_batch(batch)
+            data = encoder.write_batch(batch)
             rows += batch.num_rows
             now = time.monotonic()
+            if not buffer and len(data) >= buffer_size:
+                copy.write(data)  # a big encoded batch goes out as is, never copied
+                last_flush = now
+                continue
+            buffer += data
             if len(buffer) >= buffer_size or (now - last_flush) * 1000 >= flush_interval_ms:
                 copy.write(buffer)
                 buffer = bytearray()

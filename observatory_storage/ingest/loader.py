@@ -15,6 +15,7 @@ ledger makes the retry skip every file that was already committed.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -227,19 +228,20 @@ def _is_data_error(exc: psycopg.Error) -> bool:
     return state[:2] in _DATA_ERROR_CLASSES
 
 
+_COPY_CONTEXT = re.compile(r"COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?")
+
+
 def _rejected(key: str, exc: psycopg.Error) -> RejectedByDatabase:
-    """PostgreSQL's refusal as a BadFile; COPY's context names the row ("line N")."""
+    """PostgreSQL's refusal as a BadFile; COPY's context names the row ("line N") and
+    column. The context may start with other lines ("JSON data, line 1: ...")."""
     diag = exc.diag
     row = None
     column = diag.column_name
-    context = diag.context or ""
-    if "COPY" in context and ", line " in context:
-        try:
-            row = int(context.split(", line ", 1)[1].split(",", 1)[0].split()[0]) - 1
-        except (ValueError, IndexError):
-            row = None
-        if column is None and "column " in context:
-            column = context.split("column ", 1)[1].split(":", 1)[0].strip()
+    match = _COPY_CONTEXT.search(diag.context or "")
+    if match:
+        row = int(match.group(1)) - 1  # COPY counts lines from 1; we report rows from 0
+        if column is None and match.group(2):
+            column = match.group(2).strip()
     reason = f"rejected by PostgreSQL ({exc.sqlstate}): {diag.message_primary or exc}"
     return RejectedByDatabase(key, column, row, reason)
 

@@ -229,12 +229,6 @@ def test_json_strings_structs_maps_and_lists_become_jsonb_text():
         {"k": 1}, {}, None]
 
 
-@pytest.mark.parametrize("bad", ["{not json", "NaN", '{"a": Infinity}', '"\\u0000"'])
-def test_invalid_json_text_is_rejected(bad):
-    error = rejected(**span_columns(2), input_payload=['{"ok": 1}', bad])
-    assert (error.column, error.row) == ("input_payload", 1)
-
-
 def test_unknown_columns_fold_into_attributes_merged_with_existing():
     table = conform(**span_columns(3), attributes=['{"a": 1}', None, '{"team": "x"}'],
                     team=["x", "y", "x"], retries=pa.array([1, None, 3], pa.int8()),

@@ -132,6 +132,26 @@ def test_rows_rejected_by_postgres_are_quarantined_with_the_row(settings, db):
     assert count(db, "traces") == 0
 
 
+@pytest.mark.parametrize("bad", ["{not json", "NaN", '{"a": Infinity}', '"\\u0000"'])
+def test_invalid_json_text_is_quarantined_naming_column_and_row(settings, db, bad):
+    # JSON text is validated once, by PostgreSQL's jsonb input during the COPY
+    landing = open_landing(settings)
+    spans = table("traces", 5)
+    payload = ['{"ok": 1}'] * 5
+    payload[3] = bad
+    spans = spans.set_column(spans.schema.get_field_index("input_payload"), "input_payload",
+                             pa.array(payload, pa.string()))
+    put(landing, "traces/json.parquet", spans)
+    put(landing, "traces/good.parquet", table("traces", 4, seed=9))
+    report = load_all(settings)
+    assert {f.key: f.status for f in report.files} == {
+        "traces/json.parquet": "quarantined", "traces/good.parquet": "loaded"}
+    row = ledger(db)["traces/json.parquet"]
+    assert (row["error_column"], row["error_row"]) == ("input_payload", 3)
+    assert "traces/json.parquet" in row["error"]
+    assert count(db, "traces") == 4
+
+
 def test_file_vanishing_between_listing_and_reading_is_gone(settings, db):
     landing = open_landing(settings)
     put(landing, "traces/a.parquet", table("traces", 10, seed=1))
