@@ -480,7 +480,7 @@ def test_production_instance_equals_the_local_one_except_storage():
     for key, value in local.items():
         assert production.get(key) == value, f"docker/dagster.yaml differs from dagster.yaml at {key}"
     assert "postgres" in production["storage"]
-    assert production["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert production["run_queue"]["dequeue_interval_seconds"] == 1
     limits = production["concurrency"]["runs"]["tag_concurrency_limits"]
     assert any(limit["key"] == "dataset" for limit in limits)
     assert production["run_retries"]["enabled"] and production["run_monitoring"]["enabled"]
