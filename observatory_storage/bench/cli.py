@@ -48,6 +48,9 @@ def bench_command(
     queries: bool = typer.Option(False, "--queries", help="Query latency at --query-rows spans."),
     query_rows: int = typer.Option(10_000_000, help="Spans loaded for --queries."),
     keep_databases: bool = typer.Option(False, help="Keep the benchmark databases."),
+    indexes: bool = typer.Option(
+        False, "--indexes", help="Raw COPY rows/s under different index sets (the trade-off)."
+    ),
 ) -> None:
     """Benchmark our ingest path against the raw encoder, psql \\copy and the usual peers."""
     from observatory_storage.bench import data as bench_data
@@ -96,6 +99,10 @@ def bench_command(
         from observatory_storage.bench.memory import run_memory
 
         report.extras["memory"] = run_memory(data_dir, server, big_file_gb, options)
+    if indexes:
+        from observatory_storage.bench.indexes import run_indexes
+
+        report.extras["indexes"] = run_indexes(data, server, options)
     if queries:
         from observatory_storage.bench.queries import run_queries
 

@@ -18,6 +18,19 @@ def extras_markdown(extras: dict) -> list[str]:
                 f"{p['rows_per_second']:,.0f} | {p['speedup']:.2f}x |"
             )
         parts.append("\n".join(lines))
+    if "indexes" in extras:
+        lines = [
+            "Index trade-off (raw pgpq COPY of the same spans, fresh table per index set):",
+            "",
+            "| indexes on traces | rows | seconds | rows/s | vs no index |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in extras["indexes"]:
+            lines.append(
+                f"| {r['indexes']} | {r['rows']:,} | {r['seconds']:.2f} | "
+                f"{r['rows_per_second']:,.0f} | {r['relative']:.2f}x |"
+            )
+        parts.append("\n".join(lines))
     if "memory" in extras:
         m = extras["memory"]
         if m.get("skipped"):

@@ -51,6 +51,12 @@ QUERIES: dict[str, str] = {
 }
 
 
+# The same statement with plan_cache_mode = force_generic_plan: without a time predicate a
+# custom plan re-plans every chunk on each call (TimescaleDB: most of the latency), while
+# the generic plan is planned once per connection. What a trace-lookup API should use.
+GENERIC_PLAN = {"trace by id, generic plan": "trace by id"}
+
+
 def _copy(table: pa.Table, day: int) -> pa.Table:
     """The base spans moved ``day`` days into the past, with ids unique to that copy."""
     if day == 0:
@@ -162,7 +168,14 @@ def measure(url: str, backend: str, runs: int = RUNS) -> list[dict]:
             for t, s in (rng.choice(sample) for _ in range(runs))
         ]
         results = []
-        for name, query in QUERIES.items():
+        cases = [(name, query, False) for name, query in QUERIES.items()]
+        cases += [(name, QUERIES[base], True) for name, base in GENERIC_PLAN.items()]
+        for name, query, generic in cases:
+            # checked at each execution, so it applies to already prepared statements too
+            conn.execute(
+                "SET plan_cache_mode = force_generic_plan" if generic
+                else "SET plan_cache_mode = auto"
+            )
             plan = conn.execute(
                 sql.SQL("EXPLAIN (FORMAT JSON) ") + sql.SQL(query), params[0]  # noqa: S608
             ).fetchone()[0]
@@ -181,7 +194,7 @@ def measure(url: str, backend: str, runs: int = RUNS) -> list[dict]:
                 "p99_ms": timings[min(len(timings) - 1, int(len(timings) * 0.99))],
                 "index": ", ".join(_shipped_index(conn, _index_names(plan))) or None,
             }
-            if name == "trace by id":
+            if name.startswith("trace by id"):
                 result["target"] = f"p99 <= {TRACE_P99_TARGET_MS:g} ms"
                 result["met"] = result["p99_ms"] <= TRACE_P99_TARGET_MS
             results.append(result)

@@ -203,11 +203,6 @@ def test_string_variants_and_binary_ids():
     assert col(table, "user_id") == ["42", None]
 
 
-def test_nul_character_in_text_is_rejected():
-    error = rejected(**span_columns(3, name=["ok", "ok", "bad\x00name"]))
-    assert (error.column, error.row) == ("name", 2) and "NUL" in error.reason
-
-
 def test_float_for_text_is_rejected():
     error = rejected(**span_columns(1), user_id=[1.5])
     assert error.column == "user_id" and "expected text" in error.reason

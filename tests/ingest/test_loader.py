@@ -152,6 +152,20 @@ def test_invalid_json_text_is_quarantined_naming_column_and_row(settings, db, ba
     assert count(db, "traces") == 4
 
 
+def test_nul_character_in_text_is_quarantined_naming_column_and_row(settings, db):
+    # text encoding is verified once, by PostgreSQL, which refuses NUL (SQLSTATE 22021)
+    landing = open_landing(settings)
+    spans = table("traces", 3)
+    spans = spans.set_column(spans.schema.get_field_index("name"), "name",
+                             pa.array(["ok", "ok", "bad\x00name"], pa.string()))
+    put(landing, "traces/nul.parquet", spans)
+    report = load_all(settings)
+    assert report.files[0].status == "quarantined"
+    row = ledger(db)["traces/nul.parquet"]
+    assert (row["error_column"], row["error_row"]) == ("name", 2) and "22021" in row["error"]
+    assert count(db, "traces") == 0
+
+
 def test_file_vanishing_between_listing_and_reading_is_gone(settings, db):
     landing = open_landing(settings)
     put(landing, "traces/a.parquet", table("traces", 10, seed=1))
