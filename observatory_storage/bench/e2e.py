@@ -104,7 +104,11 @@ def run_e2e(data_dir: Path, server_url: str, data: BenchData | None = None) -> d
         for i in range(SINGLE_FILES + BURST_FILES + 1)
     ]
     results = []
-    with tempfile.TemporaryDirectory(prefix="obs-bench-e2e-") as tmp, databases.fresh_database(
+    # a run worker may still be flushing its event log into DAGSTER_HOME/history while
+    # the folder is removed: leftovers in the temporary folder are harmless
+    with tempfile.TemporaryDirectory(
+        prefix="obs-bench-e2e-", ignore_cleanup_errors=True
+    ) as tmp, databases.fresh_database(
         server_url, "e2e"
     ) as url:
         root = Path(tmp)
