@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on real servers, from a fresh clone:
-#   1. a virtualenv with the package and its test extras (.venv);
+#   1. a virtualenv with the package, its test extras and dagster-postgres (.venv);
 #   2. a real TimescaleDB on 127.0.0.1:55432 (scripts/provision-timescaledb.sh);
 #   3. promtool for the metrics exposition test;
 #   4. pytest (plain PostgreSQL comes from the embedded wheel, started by the tests).
@@ -11,9 +11,10 @@ cd "$ROOT"
 PY="${PYTHON:-python3}"
 
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-if ! .venv/bin/python -c "import observatory_storage, pytest, moto, polars" 2>/dev/null \
+if ! .venv/bin/python -c "import observatory_storage, pytest, moto, polars, dagster_postgres" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
+  # postgres-storage: the production dagster.yaml (Postgres run storage) is tested for real
+  .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test,postgres-storage]"
   touch .venv/.installed
 fi
 

@@ -68,6 +68,13 @@ class BatchReader:
                 self.num_rows = None
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise ReadError(name, None, None, f"cannot read {self.format} file: {exc}") from None
+        for index in range(len(self.schema)):
+            try:
+                self.schema.field(index).name  # noqa: B018 - decoding is the check
+            except UnicodeDecodeError:
+                raise ReadError(
+                    name, None, None, f"the name of column #{index} is not valid UTF-8"
+                ) from None
 
     def _raw_batches(self) -> Iterator[pa.RecordBatch]:
         if self.format == PARQUET:

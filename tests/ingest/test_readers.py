@@ -119,3 +119,21 @@ def test_truncated_files_raise_read_error(table):
     for data in (writers.parquet(table), writers.arrow_file(table), writers.arrow_stream(table)):
         with pytest.raises(ReadError):
             list(BatchReader(io.BytesIO(data[: len(data) // 2]), "cut", 10))
+
+
+def test_a_column_name_that_is_not_utf8_is_a_read_error(tmp_path):
+    """Found by hypothesis: a bit flip in an Arrow IPC schema made a name undecodable."""
+    import io
+
+    import pyarrow as pa
+    import pytest
+
+    from observatory_storage.ingest.errors import ReadError
+    from observatory_storage.ingest.readers import BatchReader
+
+    sink = io.BytesIO()
+    with pa.ipc.new_file(sink, pa.schema([("trace_id", pa.string())])) as writer:
+        writer.write_table(pa.table({"trace_id": ["a"]}))
+    data = sink.getvalue().replace(b"trace_id", b"\xf4race_id")
+    with pytest.raises(ReadError, match="column #0 is not valid UTF-8"):
+        BatchReader(io.BytesIO(data), "traces/x.arrow", 100)
