@@ -25,6 +25,9 @@ from tests.reliability.corpus import ipc_bytes, parquet_bytes, traces_table
 
 FUZZ = hsettings(
     max_examples=int(__import__("os").environ.get("OBS_FUZZ_EXAMPLES", "30")),
+    # CI replays the same examples every run (a red build is reproducible); a developer
+    # run explores new ones, and OBS_FUZZ_EXAMPLES=400 explores more.
+    derandomize=bool(__import__("os").environ.get("CI")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
