@@ -71,6 +71,18 @@ def daemon(url: str, landing: Path, home: Path) -> Iterator[subprocess.Popen]:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+        _kill_leftovers(home)
+
+
+def _kill_leftovers(home: Path) -> None:
+    """The daemon's code server runs in a session of its own and outlives the daemon's
+    process group: end every process still working for this DAGSTER_HOME."""
+    import psutil
+
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("DAGSTER_HOME") == str(home):
+                proc.kill()
 
 
 def _parquet_bytes(table) -> bytes:
