@@ -15,23 +15,18 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from observatory_storage.db.connection import with_dbname
 from observatory_storage.maintenance.migrate import migrate
 from observatory_storage.settings import PROJECT_ROOT, Settings, load_settings
 
 BACKENDS = ("timescaledb", "postgres")
 # OBS_TEST_TEMPLATE lets concurrent sessions on one server keep separate templates.
 TEMPLATE = os.environ.get("OBS_TEST_TEMPLATE", "obs_test_template")
-
-
-def with_dbname(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
 
 
 def _admin(url: str) -> psycopg.Connection:

@@ -9,21 +9,17 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
 
 from observatory_storage.db.backend import detect
+from observatory_storage.db.connection import with_dbname
 from observatory_storage.maintenance.migrate import migrate
 from observatory_storage.settings import Settings, load_settings, redact_url
 
 DEFAULT_TIMESCALEDB_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
-
-
-def with_dbname(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
 
 
 def dbname(url: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
@@ -14,6 +16,12 @@ APPLICATION_NAME = "observatory-storage"
 
 class DatabaseUnavailable(RuntimeError):
     """The database could not be reached; the message carries no secret."""
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database (host, user, options kept)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
 
 
 def conninfo(settings: Settings, *, start_embedded: bool = True) -> str:
