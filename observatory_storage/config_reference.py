@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
+from observatory_storage.generated import sync
 from observatory_storage.settings import PROJECT_ROOT, Settings
 
 README = PROJECT_ROOT / "README.md"
@@ -124,18 +125,10 @@ def replace_block(document: str, block: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    current = README.read_text(encoding="utf-8")
-    wanted = replace_block(current, render_block())
-    if "--check" in argv:
-        if current != wanted:
-            print("README.md configuration table is stale: run "
-                  "`python -m observatory_storage.config_reference`", file=sys.stderr)
-            return 1
-        return 0
-    if current != wanted:
-        README.write_text(wanted, encoding="utf-8")
-        print("README.md configuration table updated")
-    return 0
+    wanted = replace_block(README.read_text(encoding="utf-8"), render_block())
+    return sync(README, wanted, check="--check" in argv,
+                command="python -m observatory_storage.config_reference",
+                what="README.md configuration table")
 
 
 if __name__ == "__main__":

@@ -251,13 +251,15 @@ def render_docs() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    MIGRATION_PATH.parent.mkdir(parents=True, exist_ok=True)
-    MIGRATION_PATH.write_text(render_tables_sql())
-    DOCS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    DOCS_PATH.write_text(render_docs())
-    print(f"wrote {MIGRATION_PATH} and {DOCS_PATH}", file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    from observatory_storage.generated import sync
+
+    argv = sys.argv[1:] if argv is None else argv
+    command = "python -m observatory_storage.datasets"
+    check = "--check" in argv
+    return max(sync(MIGRATION_PATH, render_tables_sql(), check=check, command=command),
+               sync(DOCS_PATH, render_docs(), check=check, command=command))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ import sys
 import textwrap
 
 from observatory_storage.config_reference import setting_docs
+from observatory_storage.generated import sync
 from observatory_storage.settings import PROJECT_ROOT
 
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
@@ -72,18 +73,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    wanted = render()
-    current = ENV_EXAMPLE.read_text(encoding="utf-8") if ENV_EXAMPLE.exists() else None
-    if "--check" in argv:
-        if current != wanted:
-            print(".env.example is stale: run `python -m observatory_storage.env_example`",
-                  file=sys.stderr)
-            return 1
-        return 0
-    if current != wanted:
-        ENV_EXAMPLE.write_text(wanted, encoding="utf-8")
-        print(".env.example updated")
-    return 0
+    return sync(ENV_EXAMPLE, render(), check="--check" in argv,
+                command="python -m observatory_storage.env_example")
 
 
 if __name__ == "__main__":
