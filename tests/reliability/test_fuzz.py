@@ -9,6 +9,8 @@ be the file's, in the ledger and in the table.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from datetime import UTC
 
 import pyarrow as pa
@@ -24,10 +26,10 @@ from observatory_storage.landing.base import open_landing
 from tests.reliability.corpus import ipc_bytes, parquet_bytes, traces_table
 
 FUZZ = hsettings(
-    max_examples=int(__import__("os").environ.get("OBS_FUZZ_EXAMPLES", "30")),
+    max_examples=int(os.environ.get("OBS_FUZZ_EXAMPLES", "30")),
     # CI replays the same examples every run (a red build is reproducible); a developer
     # run explores new ones, and OBS_FUZZ_EXAMPLES=400 explores more.
-    derandomize=bool(__import__("os").environ.get("CI")),
+    derandomize=bool(os.environ.get("CI")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -63,7 +65,7 @@ TYPES = [
     _plain(pa.list_(pa.int64()), st.lists(st.integers(-5, 5), max_size=3)),
     _plain(pa.struct([("a", pa.string())]), st.fixed_dictionaries({"a": st.text(max_size=4)})),
     _plain(pa.decimal128(12, 3), st.decimals(min_value=-(10**8), max_value=10**8, places=3)),
-    _plain(pa.string(), _JSON.map(lambda v: __import__("json").dumps(v))),
+    _plain(pa.string(), _JSON.map(lambda v: json.dumps(v))),
 ]
 
 
@@ -142,8 +144,9 @@ def test_random_tables_load_or_quarantine(settings, db, case, as_ipc):
         assert added == table.num_rows
 
 
-VALID_PARQUET = parquet_bytes(traces_table(int(__import__("os").environ.get("OBS_FUZZ_ROWS", "20")), tag="valid"))
-VALID_IPC = ipc_bytes(traces_table(int(__import__("os").environ.get("OBS_FUZZ_ROWS", "20")), tag="valid"))
+_VALID = traces_table(int(os.environ.get("OBS_FUZZ_ROWS", "20")), tag="valid")
+VALID_PARQUET = parquet_bytes(_VALID)
+VALID_IPC = ipc_bytes(_VALID)
 
 
 @st.composite
