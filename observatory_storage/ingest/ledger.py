@@ -120,14 +120,17 @@ def claim(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str
 
 def mark_loaded(
     conn: psycopg.Connection, schema: str, key: str, rows: int, duration_ms: float,
-    *, min_time=None, max_time=None,
+    *, min_time=None, max_time=None, dataset: str | None = None,
 ) -> None:
+    """Record a claimed file's rows and event-time span; ``dataset`` is the table it went
+    to when that is known only from the content (an OTLP file under ``otlp/``)."""
     conn.execute(
         sql.SQL(
             "UPDATE {} SET row_count = %s, duration_ms = %s, loaded_at = now(), "
-            "min_time = %s, max_time = %s WHERE object_key = %s"
+            "min_time = %s, max_time = %s, dataset = coalesce(%s, dataset) "
+            "WHERE object_key = %s"
         ).format(_table(schema)),
-        (rows, duration_ms, min_time, max_time, key),
+        (rows, duration_ms, min_time, max_time, dataset, key),
     )
 
 

@@ -14,23 +14,26 @@ ledger makes the retry skip every file that was already committed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import psycopg
+import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from observatory_storage.datasets import DATASETS, Dataset, get_dataset
+from observatory_storage.datasets import Dataset, get_dataset
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest import ledger
 from observatory_storage.ingest.conform import Conformer
 from observatory_storage.ingest.copy import copy_batches
 from observatory_storage.ingest.errors import BadFile, RejectedByDatabase
-from observatory_storage.ingest.readers import BatchReader
+from observatory_storage.ingest.readers import open_reader
 from observatory_storage.ingest.summary import FileOutcome, IngestReport
 from observatory_storage.landing.base import (
     Landing,
@@ -39,6 +42,7 @@ from observatory_storage.landing.base import (
     ObjectGone,
     open_landing,
 )
+from observatory_storage.landing.keys import LANDING_ROOTS
 from observatory_storage.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -64,9 +68,10 @@ def pending_objects(
     than the bound is still returned alone (it must load some day).
     """
     landing = landing or open_landing(settings)
-    names = list(datasets) if datasets else list(DATASETS)
+    names = list(datasets) if datasets else list(LANDING_ROOTS)
     for name in names:
-        get_dataset(name)
+        if name not in LANDING_ROOTS:
+            get_dataset(name)  # raises, naming the valid datasets
     listed = [obj for name in names for obj in landing.list(name)]
     known = ledger.lookup(conn, settings.db_schema, (obj.key for obj in listed))
     todo = [obj for obj in listed if ledger.needs_work(known.get(obj.key), obj)]
@@ -113,12 +118,12 @@ def load_one(
     run_id: str,
     log=logger,
 ) -> FileOutcome:
-    dataset = get_dataset(obj.dataset)
     schema = settings.db_schema
     started = time.perf_counter()
 
-    def outcome(status: str, rows: int = 0, error: str | None = None, duplicates: int = 0):
-        return FileOutcome(obj.key, obj.dataset, status, rows, obj.size,
+    def outcome(status: str, rows: int = 0, error: str | None = None, duplicates: int = 0,
+                dataset: str | None = None):
+        return FileOutcome(obj.key, dataset or obj.dataset, status, rows, obj.size,
                            time.perf_counter() - started, error, duplicates)
 
     try:
@@ -133,12 +138,12 @@ def load_one(
                            "(write new content under a new key)")
                 log.warning(f"conflict {obj.key}: {message}")
                 return outcome("conflict", error=message)
-            span = TimeSpan(dataset.time_column)
             with landing.open(obj) as handle:
-                rows, duplicates = _copy_file(settings, conn, dataset, handle, obj.key, span)
-            ledger.mark_loaded(conn, schema, obj.key, rows,
+                loaded = _copy_file(settings, conn, handle, obj)
+            ledger.mark_loaded(conn, schema, obj.key, loaded.rows,
                                (time.perf_counter() - started) * 1000,
-                               min_time=span.min, max_time=span.max)
+                               min_time=loaded.min_time, max_time=loaded.max_time,
+                               dataset=loaded.dataset)
     except ObjectGone as exc:
         log.warning(f"gone {obj.key}: {exc}")
         return outcome("gone", error=str(exc))
@@ -149,8 +154,9 @@ def load_one(
             raise
         bad = _rejected(obj.key, exc)
         return _quarantine(settings, conn, landing, obj, bad, run_id, log, outcome)
-    result = outcome("loaded", rows, duplicates=duplicates)
-    log.info(f"loaded {obj.key}: {rows} rows in {result.seconds:.2f}s")
+    result = outcome("loaded", loaded.rows, duplicates=loaded.duplicates,
+                     dataset=loaded.dataset)
+    log.info(f"loaded {obj.key}: {loaded.rows} rows in {result.seconds:.2f}s")
     return result
 
 
@@ -176,19 +182,56 @@ class TimeSpan:
             yield batch
 
 
-def _copy_file(settings: Settings, conn: psycopg.Connection, dataset: Dataset, handle,
-               name: str, span: TimeSpan) -> tuple[int, int]:
-    """Stream one file into its table inside the open transaction: (rows, duplicates)."""
-    reader = BatchReader(handle, name, settings.copy_batch_size)
-    conformer = Conformer(dataset, reader.schema, name)
-    batches = span.observe(conformer.conform(batch) for batch in reader)
+@dataclass
+class LoadedFile:
+    """What one file's COPYs put in the tables (inside its still open transaction)."""
+
+    dataset: str  # the dataset loaded, or the landing root when none or several were
+    rows: int = 0
+    duplicates: int = 0
+    min_time: object = None
+    max_time: object = None
+
+
+def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
+               obj: LandingObject) -> LoadedFile:
+    """Stream one file into its table(s) inside the open transaction.
+
+    The reader yields ``(dataset, batch)``; each run of consecutive batches of one dataset is
+    one COPY (an OTLP file may interleave spans, metric points and log records).
+    """
+    reader = open_reader(handle, obj.key, obj.dataset, settings.copy_batch_size)
+    conformers: dict[tuple[str, pa.Schema], Conformer] = {}
+    spans: dict[str, TimeSpan] = {}
+    rows = duplicates = 0
+
+    def conformed(name: str, group):
+        dataset = get_dataset(name)
+        span = spans.setdefault(name, TimeSpan(dataset.time_column))
+        for _, batch in group:
+            conformer = conformers.get((name, batch.schema))
+            if conformer is None:
+                conformer = conformers[(name, batch.schema)] = Conformer(
+                    dataset, batch.schema, obj.key)
+            yield from span.observe([conformer.conform(batch)])
+
     with conn.cursor() as cur:
-        if dataset.dedupe_key and settings.copy_dedupe_traces:
-            return _copy_deduped(settings, cur, dataset, batches)
-        rows = copy_batches(cur, dataset, batches, schema=settings.db_schema,
-                            buffer_size=settings.copy_buffer_size,
-                            flush_interval_ms=settings.copy_flush_interval)
-    return rows, 0
+        for name, group in itertools.groupby(reader.batches(), key=lambda item: item[0]):
+            dataset = get_dataset(name)
+            batches = conformed(name, group)
+            if dataset.dedupe_key and settings.copy_dedupe_traces:
+                inserted, skipped = _copy_deduped(settings, cur, dataset, batches)
+                rows, duplicates = rows + inserted, duplicates + skipped
+            else:
+                rows += copy_batches(cur, dataset, batches, schema=settings.db_schema,
+                                     buffer_size=settings.copy_buffer_size,
+                                     flush_interval_ms=settings.copy_flush_interval)
+    loaded = LoadedFile(next(iter(spans)) if len(spans) == 1 else obj.dataset, rows, duplicates)
+    for span in spans.values():
+        if span.min is not None:
+            loaded.min_time = span.min if loaded.min_time is None else min(loaded.min_time, span.min)
+            loaded.max_time = span.max if loaded.max_time is None else max(loaded.max_time, span.max)
+    return loaded
 
 
 def _copy_deduped(settings: Settings, cur: psycopg.Cursor, dataset: Dataset, batches):

@@ -1,4 +1,10 @@
-"""Read Parquet and Arrow IPC files as record batches of bounded size.
+"""Read landing files as record batches of bounded size, each tagged with its dataset.
+
+:func:`open_reader` is the one entry point of the loader: it detects the format from the
+content and returns a :class:`SourceReader`, whose ``batches()`` yields ``(dataset, batch)``
+pairs. Parquet and Arrow IPC files hold one dataset (the landing folder's); an OTLP file
+(``ingest/otlp``) may hold spans, metric points and log records at once. Every batch then
+goes through the same conform -> COPY -> ledger path.
 
 The format is detected from the first bytes, not the file name: Parquet starts with
 ``PAR1``, an Arrow IPC file with ``ARROW1``, an Arrow IPC stream with the continuation
@@ -10,16 +16,53 @@ or one writer batch (Arrow IPC), plus one output batch of ``copy_batch_size`` ro
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatory_storage.ingest.errors import ReadError
+from observatory_storage.landing.keys import OTLP_ROOT
 
 PARQUET = "parquet"
 ARROW_FILE = "arrow-file"
 ARROW_STREAM = "arrow-stream"
+
+
+class SourceReader(Protocol):
+    """What the loader reads a landing file through."""
+
+    name: str
+    format: str
+
+    def batches(self) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """``(dataset, batch)`` pairs; a batch holds at most the reader's batch size rows."""
+        ...
+
+
+def open_reader(handle: BinaryIO, name: str, root: str, batch_size: int) -> SourceReader:
+    """The reader for a landing file found under ``root`` (a dataset name or ``otlp``).
+
+    Raises ReadError when the content is not a format this root accepts.
+    """
+    head = handle.read(8)
+    handle.seek(0)
+    if not head.startswith((b"PAR1", b"ARROW1", b"\xff\xff\xff\xff")):
+        return _open_otlp(handle, name, root, batch_size)
+    if root == OTLP_ROOT:
+        fmt = detect_format(handle, name)
+        raise ReadError(
+            name, None, None,
+            f"{fmt} file under otlp/ (otlp/ holds OTLP files; put Parquet and Arrow IPC files "
+            "under traces/, metrics/ or logs/)",
+        )
+    return TableReader(handle, name, root, batch_size)
+
+
+def _open_otlp(handle: BinaryIO, name: str, root: str, batch_size: int) -> SourceReader:
+    """OTLP files (protobuf, JSON, JSON Lines, gzip/zstd): implemented in ``ingest/otlp``."""
+    detect_format(handle, name)  # raises the "not a Parquet or Arrow IPC file" error
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def detect_format(handle: BinaryIO, name: str) -> str:
@@ -110,6 +153,20 @@ class BatchReader:
                     raise ReadError(
                         self.name, field.name, None, f"corrupt {self.format} file: {exc}"
                     ) from None
+
+
+class TableReader:
+    """A Parquet or Arrow IPC file of one dataset (the folder it was found in)."""
+
+    def __init__(self, handle: BinaryIO, name: str, dataset: str, batch_size: int):
+        self.name = name
+        self.dataset = dataset
+        self.reader = BatchReader(handle, name, batch_size)
+        self.format = self.reader.format
+
+    def batches(self) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for batch in self.reader:
+            yield self.dataset, batch
 
 
 def _only_bad_utf8(column: pa.Array) -> bool:

@@ -11,6 +11,10 @@ import re
 from observatory_storage.datasets import DATASETS
 
 QUARANTINE_PREFIX = "_quarantine"
+# Files below otlp/ are OpenTelemetry (OTLP) files: their signal (traces, metrics, logs) is
+# read from their content, not from the path. "otlp" is a landing root, not a dataset.
+OTLP_ROOT = "otlp"
+LANDING_ROOTS: tuple[str, ...] = (*DATASETS, OTLP_ROOT)
 IGNORED_SUFFIXES = (".tmp", ".part", ".inprogress", ".crc")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -47,8 +51,9 @@ def is_ignored(key: str) -> bool:
 
 
 def dataset_of(key: str) -> str | None:
-    """The dataset a key belongs to (its first segment), or None outside any dataset."""
+    """The landing root a key belongs to (its first segment: a dataset or ``otlp``), or None
+    outside every root."""
     first, sep, rest = key.partition("/")
-    if not sep or not rest or first not in DATASETS:
+    if not sep or not rest or first not in LANDING_ROOTS:
         return None
     return first

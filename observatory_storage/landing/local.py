@@ -94,7 +94,7 @@ class LocalLanding(Landing):
                 continue
             ds = dataset_of(key)
             if ds is None:
-                log.warning("landing: %r is outside traces/, metrics/ and logs/; not loaded", key)
+                log.warning("landing: %r is outside traces/, metrics/, logs/ and otlp/; not loaded", key)
                 continue
             yield self._object(key, st, ds)
 

@@ -107,7 +107,7 @@ class S3Landing(Landing):
                 continue
             ds = dataset_of(key)
             if ds is None:
-                log.warning("landing: %r is outside traces/, metrics/ and logs/; not loaded", key)
+                log.warning("landing: %r is outside traces/, metrics/, logs/ and otlp/; not loaded", key)
                 continue
             yield self._object(key, item["Size"], item["ETag"], item["LastModified"], ds)
 

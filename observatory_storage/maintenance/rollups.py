@@ -24,6 +24,7 @@ from psycopg import sql
 
 from observatory_storage.db.backend import detect
 from observatory_storage.db.connection import connect
+from observatory_storage.landing.keys import OTLP_ROOT
 from observatory_storage.maintenance.common import (
     JobReport,
     db_now,
@@ -186,13 +187,17 @@ def merge_ranges(ranges: Iterable[tuple[datetime, datetime]]) -> list[tuple[date
 def hours_from_ledger(
     conn: psycopg.Connection, settings: Settings, dataset: str, since: datetime
 ) -> tuple[list[tuple[datetime, datetime]], int]:
-    """Event-time ranges of files loaded since ``since``, and how many files lack bounds."""
+    """Event-time ranges of files loaded since ``since``, and how many files lack bounds.
+
+    An OTLP file that held several signals is recorded under its landing root ``otlp``
+    with the span of all its rows: its range is recomputed for every rollup (a superset).
+    """
     rows = conn.execute(
         sql.SQL(
             "SELECT min_time, max_time FROM {} "
-            "WHERE dataset = %s AND status = 'loaded' AND loaded_at > %s"
+            "WHERE dataset = ANY(%s) AND status = 'loaded' AND loaded_at > %s"
         ).format(qualified(settings, "ingest_files")),
-        (dataset, since),
+        ([dataset, OTLP_ROOT], since),
     ).fetchall()
     ranges = [(lo, hi + timedelta(microseconds=1)) for lo, hi in rows if lo and hi]
     return ranges, sum(1 for lo, hi in rows if not (lo and hi))

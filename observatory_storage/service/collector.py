@@ -28,7 +28,7 @@ from prometheus_client.core import (
 )
 from psycopg_pool import ConnectionPool
 
-from observatory_storage.datasets import DATASETS
+from observatory_storage.landing.keys import LANDING_ROOTS
 from observatory_storage.service import facts
 from observatory_storage.service.backlog import LandingBacklog
 from observatory_storage.service.health import pool_stats, probe
@@ -160,7 +160,7 @@ class StorageCollector:
                                      "Failed load attempts per dataset (every quarantine, "
                                      "including retries of files fixed in place).",
                                      labels=["dataset"])
-        for ds in DATASETS:
+        for ds in LANDING_ROOTS:
             loaded = counters.totals[(ds, "loaded")]
             files.add_metric([ds, "loaded"], loaded.files)
             files.add_metric([ds, "quarantined"], counters.errors(ds))
@@ -170,7 +170,7 @@ class StorageCollector:
         yield from (rows, nbytes, files, errors)
         for metric in facts.HISTOGRAMS:
             family = HistogramMetricFamily(f"storage_{metric}", HELP[metric], labels=["dataset"])
-            for ds in DATASETS:
+            for ds in LANDING_ROOTS:
                 h = counters.histograms.get((metric, ds))
                 if h is not None:
                     family.add_metric([ds], h.cumulative(), h.sum)

@@ -7,7 +7,7 @@ ledger row is folded into (``ingest_totals``, ``ingest_histogram_totals``; migra
 database whose migrations are pending answers with what exists instead of failing.
 
 Counts and histograms are only ever keyed by dataset (the three names of
-:data:`DATASETS`) and status (``loaded``/``quarantined``): bounded label values.
+:data:`LANDING_ROOTS`: the datasets and `otlp`) and status (``loaded``/``quarantined``): bounded label values.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from observatory_storage.datasets import DATASETS
+from observatory_storage.landing.keys import LANDING_ROOTS
 from observatory_storage.maintenance import migrate
 from observatory_storage.settings import Settings
 
@@ -84,7 +84,7 @@ def ledger_summary(conn: psycopg.Connection, schema: str) -> LedgerSummary | Non
                         WHERE dataset = d.name AND conflict_fingerprint IS NOT NULL)
                FROM unnest(%s::text[]) AS d(name)"""
         ).format(ledger=ledger),
-        (list(DATASETS),),
+        (list(LANDING_ROOTS),),
     ).fetchall()
     return LedgerSummary(
         last_loaded_at={name: last for name, last, _, _ in rows},
@@ -166,7 +166,7 @@ def ingest_counters(conn: psycopg.Connection, schema: str) -> IngestCounters | N
     if not table_exists(conn, schema, "ingest_files"):
         return None
     result = IngestCounters()
-    for ds in DATASETS:
+    for ds in LANDING_ROOTS:
         for status in STATUSES:
             result.totals[(ds, status)] = Totals()
     has_rollups = table_exists(conn, schema, "ingest_histogram_totals")
@@ -180,7 +180,7 @@ def ingest_counters(conn: psycopg.Connection, schema: str) -> IngestCounters | N
             ).fetchall()
         )
         for metric in HISTOGRAMS:
-            for ds in DATASETS:
+            for ds in LANDING_ROOTS:
                 b = [float(x) for x in bounds[metric]]
                 result.histograms[(metric, ds)] = Histogram(b, [0] * (len(b) + 1))
     _add_live_rows(conn, schema, result, has_rollups)
@@ -193,7 +193,7 @@ def _add_live_rows(conn, schema: str, result: IngestCounters, has_rollups: bool)
     a hash aggregate of six groups, measured 3x faster than grouping by bucket number
     (which sorts every row)."""
     filters: list[sql.Composable] = []
-    bounds = {m: result.histograms[(m, next(iter(DATASETS)))].bounds for m in HISTOGRAMS} \
+    bounds = {m: result.histograms[(m, next(iter(LANDING_ROOTS)))].bounds for m in HISTOGRAMS} \
         if has_rollups else {}
     for le in bounds.get("copy_write_duration_seconds", []):
         filters.append(sql.SQL("count(*) FILTER (WHERE duration_ms <= {})").format(
