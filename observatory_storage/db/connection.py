@@ -45,7 +45,32 @@ def conninfo(settings: Settings, *, start_embedded: bool = True) -> str:
         extra["application_name"] = APPLICATION_NAME
     if settings.db_sslmode:
         extra["sslmode"] = settings.db_sslmode
+    if settings.db_sslrootcert:
+        extra["sslrootcert"] = settings.db_sslrootcert
     return make_conninfo(base, **extra)
+
+
+# libpq's words for the failures an operator meets first, and what to check.
+_HINTS = (
+    ("password authentication failed", "check the password of this user (DATABASE_URL, "
+     "DATABASE_URL_FILE or DB_PASSWORD_FILE)"),
+    ("certificate verify failed", "the server's certificate does not chain to the CA of "
+     "DB_SSLROOTCERT (or the URL's sslrootcert)"),
+    ("does not match host name", "the host name in DATABASE_URL is not in the server "
+     "certificate; connect by a name it holds"),
+    ("root certificate file", "DB_SSLMODE=verify-ca/verify-full needs a CA: set "
+     "DB_SSLROOTCERT"),
+    ("server does not support SSL", "the server does not offer TLS; turn ssl on there or "
+     "lower DB_SSLMODE"),
+    ("no encryption", "the server accepts TLS connections only: set DB_SSLMODE=verify-full"),
+)
+
+
+def _hint(message: str) -> str:
+    for needle, hint in _HINTS:
+        if needle in message:
+            return f" (hint: {hint})"
+    return ""
 
 
 def connect(settings: Settings, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
@@ -54,9 +79,9 @@ def connect(settings: Settings, *, autocommit: bool = False, **kwargs) -> psycop
     try:
         return psycopg.connect(info, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
+        reason = redact_text(str(exc).strip(), settings)
         raise DatabaseUnavailable(
-            f"cannot connect to {settings.redacted_database_url}: "
-            f"{redact_text(str(exc).strip(), settings)}"
+            f"cannot connect to {settings.redacted_database_url}: {reason}{_hint(reason)}"
         ) from None
 
 
