@@ -11,7 +11,7 @@
 # left alone):
 #
 #   OBS_TSDB_SECURE_DIR=DIR scripts/provision-timescaledb.sh start-secure
-#   scripts/provision-timescaledb.sh stop-secure      # stop them and delete their data
+#   scripts/provision-timescaledb.sh stop-secure [all] # stop them (all: any port), delete data
 #   scripts/provision-timescaledb.sh secure-psql PORT [psql args]   # psql over the socket
 #
 # start-secure initdbs two throw-away clusters of the same PostgreSQL 17 binaries: one
@@ -196,11 +196,13 @@ start_secure() {
   for entry in "${SECURE_PORTS[@]}"; do start_secure_cluster "${entry%%:*}" "${entry#*:}" "$dir"; done
 }
 
-stop_secure() {  # every secure cluster of this cache, whatever its port; data deleted
-  local parent data
-  parent="$(host_path "$(dirname "$(secure_data x 0)")")"
-  for host in "$parent"/*secure-*-*; do
+stop_secure() {  # the clusters of the configured ports; `stop-secure all`: every one
+  local host data
+  for host in "$(host_path "$(dirname "$(secure_data x 0)")")"/*secure-*-*; do
     [ -d "$host/pg" ] || continue
+    if [ "${1:-}" != all ]; then
+      case " ${SECURE_PORTS[*]} " in *":${host##*-} "*) ;; *) continue ;; esac
+    fi
     data="$(dirname "$(secure_data x 0)")/$(basename "$host")"
     "${RUN[@]}" "$PGBIN/pg_ctl" -D "$data/pg" -m fast -w -t 60 stop >/dev/null 2>&1 || true
     rm -rf "$host"
@@ -218,7 +220,7 @@ case "${1:-start}" in
   status) running ;;
   url) echo "postgresql://postgres@127.0.0.1:$PORT/postgres" ;;
   start-secure) start_secure ;;
-  stop-secure) stop_secure ;;
+  stop-secure) stop_secure "${2:-}" ;;
   secure-psql) shift; secure_psql "$@" ;;
   *) echo "usage: $0 start|stop|status|url|start-secure|stop-secure|secure-psql PORT" >&2; exit 2 ;;
 esac
