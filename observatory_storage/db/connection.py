@@ -86,7 +86,25 @@ def connect(settings: Settings, *, autocommit: bool = False, **kwargs) -> psycop
 
 
 def make_pool(settings: Settings, *, name: str, open: bool = True, **kwargs) -> ConnectionPool:
-    """A psycopg_pool sized by DB_POOL_*; connections are checked before use."""
+    """A psycopg_pool sized by DB_POOL_*; connections are checked before use.
+
+    ``last_connect_error(pool)`` tells why the pool's latest new connection failed (None
+    once one succeeds), so a pool timeout can be reported with libpq's reason.
+    """
+    failures: dict[str, str | None] = {"last": None}
+
+    class _Connection(psycopg.Connection):
+        @classmethod
+        def connect(cls, *args, **kw):
+            try:
+                conn = super().connect(*args, **kw)
+            except psycopg.OperationalError as exc:
+                reason = redact_text(str(exc).strip(), settings)
+                failures["last"] = reason + _hint(reason)
+                raise
+            failures["last"] = None
+            return conn
+
     pool = ConnectionPool(
         conninfo(settings),
         min_size=settings.db_pool_min_size,
@@ -95,8 +113,16 @@ def make_pool(settings: Settings, *, name: str, open: bool = True, **kwargs) -> 
         name=name,
         open=False,
         check=ConnectionPool.check_connection,
+        connection_class=_Connection,
         **kwargs,
     )
+    pool._obs_connect_failures = failures  # read through last_connect_error()
     if open:
         pool.open(wait=False)
     return pool
+
+
+def last_connect_error(pool: ConnectionPool) -> str | None:
+    """Why the pool's latest attempt to open a connection failed (redacted), or None."""
+    failures = getattr(pool, "_obs_connect_failures", None)
+    return failures["last"] if failures else None

@@ -128,3 +128,6 @@ def product_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in names and not k.startswith(("PG", "DAGSTER_"))}
     return {**env, "LOG_LEVEL": "INFO", **settings}
+
+
+from tests.service.conftest import serve  # noqa: E402,F401 - `serve` as a subprocess, reused
