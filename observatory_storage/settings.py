@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         None,
         description="CA certificate file the server's certificate must chain to (libpq "
         "sslrootcert; `system` uses the OS trust store); overrides the URL's sslrootcert "
-        "and PGSSLROOTCERT when set. Use with DB_SSLMODE=verify-full.",
+        "and PGSSLROOTCERT when set; checked by the verify-ca and verify-full modes.",
     )
     embedded_pg_dir: Path = Field(
         PROJECT_ROOT / ".cache" / "pgdata",

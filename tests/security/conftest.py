@@ -6,6 +6,11 @@ clusters on free loopback ports: one with TimescaleDB preloaded and one plain (n
 127.0.0.1/localhost signed by a CA made here with trustme, ``scram-sha-256`` passwords,
 and a pg_hba.conf that rejects unencrypted TCP. ``stop-secure`` stops them and deletes
 their data when the session ends. The shared trust-auth servers are not touched.
+
+It needs root and the PostgreSQL 17 that ``scripts/provision-timescaledb.sh start``
+installs (``scripts/test.sh`` does that in CI). Where neither can be had (the compose
+``test`` profile runs as UID 1000), ``OBS_SECURE_SERVERS=skip`` skips these tests with
+that reason; otherwise a server that cannot start fails them.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class SecureServers:
 def secure() -> Iterator[SecureServers]:
     import trustme
 
+    if os.environ.get("OBS_SECURE_SERVERS") == "skip":
+        pytest.skip("OBS_SECURE_SERVERS=skip: no password+TLS test servers here")
     folder = Path(tempfile.mkdtemp(prefix="obs-secure-"))
     ca, other = trustme.CA(), trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
