@@ -401,7 +401,8 @@ def allowed_variables() -> set[str]:
     entrypoint = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", ENTRYPOINT.read_text()))
     entrypoint |= {f"{n}_FILE" for n in re.findall(r"for name in ([A-Z_ ]+);", ENTRYPOINT.read_text())[0].split()}
     test_harness = set()
-    for path in (PROJECT_ROOT / "tests" / "conftest.py", PROJECT_ROOT / "scripts" / "test.sh"):
+    for path in (PROJECT_ROOT / "tests" / "conftest.py", PROJECT_ROOT / "scripts" / "test.sh",
+                 PROJECT_ROOT / "tests" / "security" / "conftest.py"):
         test_harness |= set(re.findall(r"\b(TEST_[A-Z_]+|OBS_[A-Z_]+)\b", path.read_text()))
     dagster = {"DAGSTER_HOME"} | instance_env_vars()
     return (settings | entrypoint | test_harness | dagster | POSTGRES_IMAGE_VARS | LIBPQ_VARS
