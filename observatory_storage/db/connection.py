@@ -62,7 +62,8 @@ _HINTS = (
      "DB_SSLROOTCERT"),
     ("server does not support SSL", "the server does not offer TLS; turn ssl on there or "
      "lower DB_SSLMODE"),
-    ("no encryption", "the server accepts TLS connections only: set DB_SSLMODE=verify-full"),
+    ("no encryption", "pg_hba.conf refuses this connection unencrypted: set "
+     "DB_SSLMODE=verify-full"),
 )
 
 

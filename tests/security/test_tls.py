@@ -49,7 +49,7 @@ REFUSALS = {
     "verify-full without a CA": ({"db_sslmode": "verify-full"}, "root certificate file",
                                  "set DB_SSLROOTCERT"),
     "plain TCP to a TLS-only server": ({"db_sslmode": "disable"}, "no encryption",
-                                       "accepts TLS connections only"),
+                                       "refuses this connection unencrypted"),
     "wrong password": ({"db_sslmode": "verify-full", "ca": "right", "password": "Wr0ng-pw-123"},
                        'password authentication failed for user "postgres"', "check the password"),
 }
