@@ -1,8 +1,12 @@
 #!/bin/sh
 # Entrypoint of every observatory-storage container.
 #
-# 1. Secrets from files: for DATABASE_URL, DAGSTER_PG_PASSWORD and AWS_SECRET_ACCESS_KEY,
-#    a NAME_FILE variable (a Docker/Kubernetes secret mounted as a file) sets NAME.
+# 1. Secrets from files for the tools that read only their environment: Dagster's instance
+#    config (DAGSTER_PG_PASSWORD) and libpq clients of the test/bench profiles (PGPASSWORD).
+#    NAME_FILE (a Docker/Kubernetes secret mounted as a file) sets NAME, trimmed of a final
+#    newline. The product reads its own DATABASE_URL_FILE and DB_PASSWORD_FILE (settings),
+#    and S3 credentials come from the standard AWS chain (AWS_SHARED_CREDENTIALS_FILE,
+#    web identity, instance roles), so neither needs this step.
 # 2. Waits, bounded, until the database answers (`observatory-storage db status`), so a
 #    container started before the database does not crash-loop. It does NOT migrate:
 #    migrations are the one-shot `migrate` service (or job), run once per deploy.
@@ -11,7 +15,7 @@
 # WAIT_FOR_DB_SECONDS (default 60; 0 skips the wait) bounds step 2.
 set -eu
 
-for name in DATABASE_URL DAGSTER_PG_PASSWORD AWS_SECRET_ACCESS_KEY; do
+for name in DAGSTER_PG_PASSWORD PGPASSWORD; do
   file_var="${name}_FILE"
   eval "file=\${$file_var:-}"
   if [ -n "$file" ]; then
@@ -26,7 +30,7 @@ for name in DATABASE_URL DAGSTER_PG_PASSWORD AWS_SECRET_ACCESS_KEY; do
 done
 
 wait_seconds="${WAIT_FOR_DB_SECONDS:-60}"
-if [ -n "${DATABASE_URL:-}" ] && [ "$wait_seconds" -gt 0 ]; then
+if [ -n "${DATABASE_URL:-}${DATABASE_URL_FILE:-}" ] && [ "$wait_seconds" -gt 0 ]; then
   deadline=$(( $(date +%s) + wait_seconds ))
   attempt=1
   while :; do

@@ -27,14 +27,11 @@ EXAMPLES = {
     "S3_REGION": "us-east-1",
 }
 
-# Read by docker/docker-compose.yml (interpolation), not by the settings module.
+# Read by docker/docker-compose.yml (interpolation), not by the settings module. The
+# compose database password is not among them: it is the Docker secret
+# secrets/postgres_password (docs/security.md), never a variable.
 COMPOSE_VARIABLES = {
     "POSTGRES_USER": ("postgres", "Superuser of the compose TimescaleDB container."),
-    "POSTGRES_PASSWORD": (
-        "",
-        "Required by docker/docker-compose.yml; pick a long random one "
-        "(e.g. `openssl rand -hex 24`).",
-    ),
     "POSTGRES_DB": ("observatory", "Database holding the dataset tables."),
 }
 

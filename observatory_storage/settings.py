@@ -11,7 +11,7 @@ import functools
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +39,18 @@ class Settings(BaseSettings):
         description="PostgreSQL/TimescaleDB URL (postgresql://user:pass@host:5432/db). "
         "Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DIR.",
     )
+    database_url_file: Path | None = Field(
+        None,
+        description="File holding DATABASE_URL (a Docker/Kubernetes secret), read once at "
+        "start-up, surrounding whitespace trimmed. Setting it and a non-empty DATABASE_URL "
+        "is an error.",
+    )
+    db_password_file: Path | None = Field(
+        None,
+        description="File holding the database password (a Docker/Kubernetes secret, e.g. "
+        "the one the timescaledb image reads as POSTGRES_PASSWORD_FILE), read once at "
+        "start-up, trimmed, and used for DATABASE_URL, which must then carry no password.",
+    )
     db_schema: str = Field("public", description="Schema holding the dataset tables and the ledger.")
     db_pool_min_size: int = Field(1, ge=0, description="Connections a pool keeps open.")
     db_pool_max_size: int = Field(10, ge=1, description="Most connections a pool opens.")
@@ -46,6 +58,12 @@ class Settings(BaseSettings):
     db_connect_timeout: int = Field(10, ge=1, description="Seconds to wait for a new connection.")
     db_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
         Field(None, description="libpq sslmode; overrides the URL's own sslmode when set.")
+    )
+    db_sslrootcert: str | None = Field(
+        None,
+        description="CA certificate file the server's certificate must chain to (libpq "
+        "sslrootcert; `system` uses the OS trust store); overrides the URL's sslrootcert "
+        "and PGSSLROOTCERT when set; checked by the verify-ca and verify-full modes.",
     )
     embedded_pg_dir: Path = Field(
         PROJECT_ROOT / ".cache" / "pgdata",
@@ -131,6 +149,47 @@ class Settings(BaseSettings):
             raise ValueError("must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data):
+        """DATABASE_URL_FILE and DB_PASSWORD_FILE, read before any field is validated."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        url_file = data.get("database_url_file")
+        if url_file not in (None, ""):
+            if (data.get("database_url") or "").strip():
+                raise ValueError(
+                    "DATABASE_URL and DATABASE_URL_FILE are both set: keep one (an empty "
+                    "DATABASE_URL lets the file win)"
+                )
+            data["database_url"] = read_secret_file("DATABASE_URL_FILE", url_file)
+        password_file = data.get("db_password_file")
+        if password_file not in (None, ""):
+            url = (data.get("database_url") or "").strip()
+            if not url:
+                raise ValueError("DB_PASSWORD_FILE is set but DATABASE_URL is not (the embedded "
+                                 "server needs no password)")
+            password = read_secret_file("DB_PASSWORD_FILE", password_file)
+            try:
+                parts = urlsplit(url)
+            except ValueError:
+                return data  # the DATABASE_URL validator reports it
+            if parts.password is not None:
+                raise ValueError("DATABASE_URL already holds a password and DB_PASSWORD_FILE is "
+                                 "set: keep one")
+            data["database_url"] = with_password(url, password)
+        return data
+
+    @field_validator("db_sslrootcert")
+    @classmethod
+    def _rootcert_exists(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if value != "system" and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _url_is_postgres(cls, value: str | None) -> str | None:
@@ -179,6 +238,27 @@ class Settings(BaseSettings):
         return getattr(self, f"chunk_interval_{dataset}")
 
 
+def read_secret_file(variable: str, path: str | Path) -> str:
+    """The trimmed content of a secret file; errors name the variable and path, never content."""
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"{variable}: cannot read {path} ({reason})") from None
+    if not value:
+        raise ValueError(f"{variable}: {path} is empty")
+    return value
+
+
+def with_password(url: str, password: str) -> str:
+    """The URL with ``password`` (percent-encoded) in its user info."""
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0] if userinfo else ""
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (also ``password=`` query options)."""
     try:
@@ -202,7 +282,8 @@ def redact_text(text: str, settings: Settings | None = None) -> str:
     if settings is not None and settings.database_url:
         password = urlsplit(settings.database_url).password
         if password:
-            text = text.replace(password, "***")
+            for form in {password, unquote(password)}:
+                text = text.replace(form, "***")
     return text
 
 
@@ -213,9 +294,13 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
             message = error["msg"].removeprefix("Value error, ")
-            shown = "" if "url" in name.lower() else f" (got {error.get('input')!r})"
+            if not error["loc"]:  # a model-level check: its input is every value, secrets too
+                problems.append(message)
+                continue
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            hidden = "url" in name.lower() or "password" in name.lower()
+            shown = "" if hidden else f" (got {error.get('input')!r})"
             problems.append(f"{name}: {message}{shown}")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
 

@@ -7,6 +7,21 @@
 #   scripts/provision-timescaledb.sh url     # print the connection URL
 #   scripts/provision-timescaledb.sh status  # exit 0 when the server runs
 #
+# Password + TLS servers (tests/security starts and stops them; the trust server above is
+# left alone):
+#
+#   OBS_TSDB_SECURE_DIR=DIR scripts/provision-timescaledb.sh start-secure
+#   scripts/provision-timescaledb.sh stop-secure [all] # stop them (all: any port), delete data
+#   scripts/provision-timescaledb.sh secure-psql PORT [psql args]   # psql over the socket
+#
+# start-secure initdbs two throw-away clusters of the same PostgreSQL 17 binaries: one
+# with shared_preload_libraries = 'timescaledb' (OBS_TSDB_SECURE_PORT, 55433) and one
+# without, i.e. plain PostgreSQL (OBS_PG_SECURE_PORT, 55434). Both have ssl = on with
+# DIR/server.crt and DIR/server.key, password_encryption = scram-sha-256, a superuser
+# `postgres` whose password is DIR/postgres_password, and a pg_hba.conf that accepts
+# only `hostssl ... scram-sha-256` on 127.0.0.1 (plain TCP is rejected) plus `local peer`
+# for secure-psql. The caller makes the certificate (tests use trustme's throw-away CA).
+#
 # Debian 13 hosts install postgresql-17-timescaledb natively. Debian 12 hosts get a
 # minimal Debian 13 tree (debootstrap --variant=minbase trixie) under .cache/trixie and
 # run the server chrooted into it. Nothing is mounted into that tree: the device nodes
@@ -124,10 +139,88 @@ stop() {
   running && "${RUN[@]}" "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
+# --- password + TLS clusters --------------------------------------------------------------
+SECURE_PORTS=("timescaledb:${OBS_TSDB_SECURE_PORT:-55433}" "postgres:${OBS_PG_SECURE_PORT:-55434}")
+secure_data() {  # FLAVOR PORT -> the data folder as the server sees it
+  if native; then echo "$CACHE/tsdb-native-secure-$1-$2"; else echo "/var/lib/obs-tsdb/secure-$1-$2"; fi
+}
+host_path() { if native; then echo "$1"; else echo "$CHROOT$1"; fi; }
+
+start_secure_cluster() {
+  local flavor=$1 port=$2 dir=$3 data host
+  data="$(secure_data "$flavor" "$port")"; host="$(host_path "$data")"
+  "${RUN[@]}" "$PGBIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$host"; mkdir -p "$host"
+  install -m 600 "$dir/postgres_password" "$host/pwfile"
+  if native; then chown -R postgres:postgres "$host"; else chroot "$CHROOT" chown -R postgres:postgres "$data"; fi
+  "${RUN[@]}" "$PGBIN/initdb" -D "$data/pg" -U postgres --pwfile="$data/pwfile" \
+    --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$host/pwfile"
+  install -m 644 "$dir/server.crt" "$host/pg/server.crt"
+  install -m 600 "$dir/server.key" "$host/pg/server.key"
+  if native; then chown postgres:postgres "$host/pg/server."*
+  else chroot "$CHROOT" chown postgres:postgres "$data/pg/server.crt" "$data/pg/server.key"; fi
+  {
+    [ "$flavor" = timescaledb ] && printf "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
+    cat <<CONF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+password_encryption = 'scram-sha-256'
+dynamic_shared_memory_type = sysv
+listen_addresses = '127.0.0.1'
+fsync = off
+max_connections = 100
+CONF
+  } >> "$host/pg/postgresql.conf"
+  cat > "$host/pg/pg_hba.conf" <<HBA
+local     all all              peer
+hostssl   all all 127.0.0.1/32 scram-sha-256
+hostnossl all all 127.0.0.1/32 reject
+HBA
+  setsid "${RUN[@]}" "$PGBIN/pg_ctl" -D "$data/pg" -l "$data/server.log" -w -t 60 \
+    -o "-p $port -k $SOCKDIR" start </dev/null >/dev/null 2>&1 \
+    || { tail -20 "$host/server.log" >&2; exit 1; }
+  echo "$flavor postgresql://postgres@127.0.0.1:$port/postgres"
+}
+
+start_secure() {
+  local dir="${OBS_TSDB_SECURE_DIR:-}" entry
+  [ -n "$dir" ] || { log "start-secure: set OBS_TSDB_SECURE_DIR (server.crt, server.key, postgres_password)"; exit 2; }
+  for f in server.crt server.key postgres_password; do
+    [ -r "$dir/$f" ] || { log "start-secure: $dir/$f is missing"; exit 2; }
+  done
+  if native; then install_native; else install_chroot; make_devices; fi
+  mkdir -p "$([ "$SOCKDIR" = /tmp ] && echo "$CHROOT/tmp" || echo "$SOCKDIR")"
+  native && chown postgres:postgres "$SOCKDIR"
+  for entry in "${SECURE_PORTS[@]}"; do start_secure_cluster "${entry%%:*}" "${entry#*:}" "$dir"; done
+}
+
+stop_secure() {  # the clusters of the configured ports; `stop-secure all`: every one
+  local host data
+  for host in "$(host_path "$(dirname "$(secure_data x 0)")")"/*secure-*-*; do
+    [ -d "$host/pg" ] || continue
+    if [ "${1:-}" != all ]; then
+      case " ${SECURE_PORTS[*]} " in *":${host##*-} "*) ;; *) continue ;; esac
+    fi
+    data="$(dirname "$(secure_data x 0)")/$(basename "$host")"
+    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$data/pg" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    rm -rf "$host"
+  done
+}
+
+secure_psql() {  # PORT [psql args]: psql as postgres over the unix socket (peer), stdin passed
+  local port=$1; shift
+  exec "${RUN[@]}" "$PGBIN/psql" -X -h "$SOCKDIR" -p "$port" "$@"
+}
+
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
   status) running ;;
   url) echo "postgresql://postgres@127.0.0.1:$PORT/postgres" ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+  start-secure) start_secure ;;
+  stop-secure) stop_secure "${2:-}" ;;
+  secure-psql) shift; secure_psql "$@" ;;
+  *) echo "usage: $0 start|stop|status|url|start-secure|stop-secure|secure-psql PORT" >&2; exit 2 ;;
 esac

@@ -51,7 +51,7 @@ LONG_RUNNING = ("code-location", "dagster-webserver", "dagster-daemon", "observa
 
 # Variables documented by the images and tools the compose file configures.
 POSTGRES_IMAGE_VARS = {
-    "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_INITDB_ARGS", "PGDATA",
+    "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_PASSWORD_FILE", "POSTGRES_DB", "POSTGRES_INITDB_ARGS", "PGDATA",
     "TIMESCALEDB_TELEMETRY", "TS_TUNE_MEMORY", "TS_TUNE_NUM_CPUS", "TS_TUNE_MAX_CONNS",
 }
 LIBPQ_VARS = {"PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE",
@@ -232,6 +232,7 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
                 assert not ignored(source), f"{stage}: COPY {source} excluded by .dockerignore"
     assert ignored(".venv/bin/python") and ignored(".cache/pgdata/PG_VERSION")
     assert ignored(".git/config") and not ignored("sql/migrations/0001_backend_helpers.sql")
+    assert ignored("secrets/postgres_password") and ignored(".env")  # secrets stay out
 
 
 def test_image_carries_every_path_the_package_reads_at_runtime():
@@ -400,7 +401,8 @@ def allowed_variables() -> set[str]:
     entrypoint = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", ENTRYPOINT.read_text()))
     entrypoint |= {f"{n}_FILE" for n in re.findall(r"for name in ([A-Z_ ]+);", ENTRYPOINT.read_text())[0].split()}
     test_harness = set()
-    for path in (PROJECT_ROOT / "tests" / "conftest.py", PROJECT_ROOT / "scripts" / "test.sh"):
+    for path in (PROJECT_ROOT / "tests" / "conftest.py", PROJECT_ROOT / "scripts" / "test.sh",
+                 PROJECT_ROOT / "tests" / "security" / "conftest.py"):
         test_harness |= set(re.findall(r"\b(TEST_[A-Z_]+|OBS_[A-Z_]+)\b", path.read_text()))
     dagster = {"DAGSTER_HOME"} | instance_env_vars()
     return (settings | entrypoint | test_harness | dagster | POSTGRES_IMAGE_VARS | LIBPQ_VARS
@@ -419,36 +421,65 @@ def test_every_variable_is_a_setting_or_documented(services):
                 assert names <= allowed, f"Dockerfile {stage}: {sorted(names - allowed)}"
 
 
+def entrypoint_file_variables() -> set[str]:
+    """NAME of each NAME_FILE the entrypoint turns into NAME."""
+    return set(re.findall(r"for name in ([A-Z_ ]+);", ENTRYPOINT.read_text())[0].split())
+
+
 def test_dagster_services_get_every_instance_variable(services):
     needed = instance_env_vars()
     assert {"DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD"} <= needed
+    from_files = entrypoint_file_variables()
     for name in ("migrate", "code-location", "dagster-webserver", "dagster-daemon", "dev"):
         env = service_environment(services[name])
-        assert needed <= set(env), f"{name}: missing {sorted(needed - set(env))}"
+        given = set(env) | {n.removesuffix("_FILE") for n in env
+                            if n.removesuffix("_FILE") in from_files}
+        assert needed <= given, f"{name}: missing {sorted(needed - given)}"
         assert env["DAGSTER_HOME"] == "/opt/dagster/home"
         assert env["DAGSTER_PG_HOST"] == "timescaledb"
-        database_url = interpolate(env["DATABASE_URL"], {"POSTGRES_PASSWORD": "x"})
+        database_url = interpolate(env["DATABASE_URL"], {})
         assert urlsplit(database_url).hostname == "timescaledb"
     initdb = (DOCKER / "initdb" / "100_dagster_database.sql").read_text()
     assert f"CREATE DATABASE {service_environment(services['code-location'])['DAGSTER_PG_DB']} " in initdb
 
 
-def test_no_secret_is_written_into_the_compose_file(services):
-    """Passwords come from POSTGRES_PASSWORD only, which compose refuses to run without."""
-    sentinel = {"POSTGRES_PASSWORD": "pw-from-env-file"}
+def test_passwords_are_docker_secrets_never_values(compose, services):
+    """Every password is a file under /run/secrets of a secret the service mounts; no
+    environment value, URL or argument holds one, and the secret file stays out of git."""
+    declared = compose["secrets"]
+    assert set(declared) == {"postgres_password"}
+    for secret in declared.values():
+        assert secret["file"].startswith("../secrets/"), secret  # the repo's git-ignored secrets/
+    assert "secrets/" in (PROJECT_ROOT / ".gitignore").read_text().splitlines()
+    product_settings = {n.upper() for n in Settings.model_fields}
+    readers = product_settings | {f"{n}_FILE" for n in entrypoint_file_variables()} | {
+        "POSTGRES_PASSWORD_FILE"}
     for name, service in services.items():
+        mounted = set(service.get("secrets", []))
         for key, raw in service_environment(service).items():
-            value = interpolate(raw, sentinel)
+            value = interpolate(raw, {})  # no variable from the host is needed for a secret
             if "PASSWORD" in key:
-                assert value == "pw-from-env-file", f"{name}: {key} is hard-coded"
-                with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
-                    interpolate(raw, {})
+                assert key.endswith("_FILE") and key in readers, f"{name}: {key} is not a file"
+                secret = value.removeprefix("/run/secrets/")
+                assert value.startswith("/run/secrets/") and secret in declared, (name, key)
+                assert secret in mounted, f"{name}: {key} names {secret}, not mounted"
             if "://" in value:
-                assert urlsplit(value).password in (None, "pw-from-env-file"), f"{name}: {key}"
+                assert urlsplit(value).password is None, f"{name}: {key} holds a password"
         for arg in service_command(service):
             assert "PASSWORD" not in arg, f"{name}: a password in argv is visible to ps"
             if "://" in arg:
-                assert urlsplit(interpolate(arg, sentinel)).password is None, name
+                assert urlsplit(interpolate(arg, {})).password is None, name
+    timescaledb = service_environment(services["timescaledb"])
+    assert timescaledb["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    app = service_environment(services["code-location"])
+    assert app["DB_PASSWORD_FILE"] == app["DAGSTER_PG_PASSWORD_FILE"] == \
+        timescaledb["POSTGRES_PASSWORD_FILE"]  # one secret: the server's and the clients'
+
+    assert set(compose_required_variables()) == set(), "compose must start without a .env"
+
+
+def compose_required_variables() -> list[str]:
+    return re.findall(r"\$\{([A-Z_][A-Z0-9_]*):?\?", COMPOSE_FILE.read_text(encoding="utf-8"))
 
 
 # --- ports ------------------------------------------------------------------------------------
@@ -565,15 +596,24 @@ def test_entrypoint_fails_fast_on_a_bad_setting():
 
 
 def test_entrypoint_reads_secrets_from_files(server_urls, tmp_path):
-    secret_file = tmp_path / "database_url"
-    secret_file.write_text(server_urls["timescaledb"] + "\n")
+    """DAGSTER_PG_PASSWORD_FILE/PGPASSWORD_FILE become variables; DATABASE_URL_FILE is left
+    to the product, whose settings read it (the wait's `db status` reaches the database)."""
+    (tmp_path / "database_url").write_text(server_urls["timescaledb"] + "\n")
+    (tmp_path / "dagster_pw").write_text("dagster-S3cret\n")
     result = run_entrypoint(
-        {"DATABASE_URL_FILE": str(secret_file), "EXPECTED": server_urls["timescaledb"]},
+        {"DATABASE_URL_FILE": str(tmp_path / "database_url"),
+         "DAGSTER_PG_PASSWORD_FILE": str(tmp_path / "dagster_pw"),
+         "PGPASSWORD_FILE": str(tmp_path / "dagster_pw"), "EXPECTED": server_urls["timescaledb"]},
         "python", "-c",
-        "import os; print(os.environ['DATABASE_URL'] == os.environ['EXPECTED'],"
-        " 'DATABASE_URL_FILE' in os.environ)",
+        "import os; from observatory_storage.settings import load_settings;"
+        " print(load_settings().database_url == os.environ['EXPECTED'],"
+        " 'DATABASE_URL' in os.environ, os.environ['DAGSTER_PG_PASSWORD'] == 'dagster-S3cret',"
+        " os.environ['PGPASSWORD'] == 'dagster-S3cret', 'DAGSTER_PG_PASSWORD_FILE' in os.environ)",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "True False\n"
+    assert result.stdout == "True False True True False\n"
+    assert "dagster-S3cret" not in result.stderr
     missing = run_entrypoint({"DATABASE_URL_FILE": str(tmp_path / "nope")}, "true")
-    assert missing.returncode == 2 and "DATABASE_URL_FILE" in missing.stderr
+    assert missing.returncode == 2 and "DATABASE_URL_FILE: cannot read" in missing.stderr
+    missing = run_entrypoint({"DAGSTER_PG_PASSWORD_FILE": str(tmp_path / "nope")}, "true")
+    assert missing.returncode == 2 and "DAGSTER_PG_PASSWORD_FILE" in missing.stderr

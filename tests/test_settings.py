@@ -185,3 +185,101 @@ def test_repr_of_settings_hides_the_password():
     s = load_settings(database_url="postgresql://obs:Repr-S3cret@db.example:5432/obs")
     assert "Repr-S3cret" not in repr(s)
     assert "Repr-S3cret" not in str(s)
+
+
+# --- secrets from files ---------------------------------------------------------------------
+
+
+def test_database_url_file_is_read_trimmed(monkeypatch, tmp_path):
+    secret = tmp_path / "database_url"
+    secret.write_text(f"\n  {URL}\n\n")
+    monkeypatch.setenv("DATABASE_URL_FILE", str(secret))
+    s = load_settings()
+    assert s.database_url == URL
+    assert s.database_url_file == secret
+    assert PASSWORD not in s.redacted_database_url
+
+
+def test_empty_database_url_lets_the_file_win(monkeypatch, tmp_path):
+    (tmp_path / "u").write_text(URL)
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "u"))
+    assert load_settings().database_url == URL
+
+
+def test_database_url_and_its_file_together_are_refused(monkeypatch, tmp_path):
+    (tmp_path / "u").write_text(URL)
+    monkeypatch.setenv("DATABASE_URL", URL.replace("db.internal", "other.internal"))
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "u"))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "DATABASE_URL and DATABASE_URL_FILE are both set" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [None, "", " \n"])
+def test_missing_or_empty_secret_file_names_the_variable_and_path(monkeypatch, tmp_path, content):
+    path = tmp_path / "database_url"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("DATABASE_URL_FILE", str(path))
+    with pytest.raises(SettingsError, match=r"DATABASE_URL_FILE: .*database_url.*"
+                       r"(No such file|is empty)"):
+        load_settings()
+
+
+def test_bad_url_in_a_file_is_reported_without_its_content(monkeypatch, tmp_path):
+    (tmp_path / "u").write_text(f"mysql://u:{PASSWORD}@h/x")
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "u"))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "DATABASE_URL" in str(caught.value) and PASSWORD not in str(caught.value)
+
+
+def test_password_file_fills_the_url_percent_encoded(monkeypatch, tmp_path):
+    special = "p@ss:w/rd%" + PASSWORD
+    (tmp_path / "pw").write_text(special + "\n")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://observatory@db.internal:5432/observatory")
+    monkeypatch.setenv("DB_PASSWORD_FILE", str(tmp_path / "pw"))
+    s = load_settings()
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(s.database_url)
+    assert (params["user"], params["password"], params["host"]) == ("observatory", special,
+                                                                    "db.internal")
+    assert s.redacted_database_url == "postgresql://observatory:***@db.internal:5432/observatory"
+    assert special not in redact_text(f"dump: {special}", s)
+
+
+def test_password_file_needs_a_url_without_a_password(monkeypatch, tmp_path):
+    (tmp_path / "pw").write_text(PASSWORD)
+    monkeypatch.setenv("DB_PASSWORD_FILE", str(tmp_path / "pw"))
+    with pytest.raises(SettingsError, match="DB_PASSWORD_FILE is set but DATABASE_URL is not"):
+        load_settings()
+    monkeypatch.setenv("DATABASE_URL", URL)
+    with pytest.raises(SettingsError, match="already holds a password") as caught:
+        load_settings()
+    assert PASSWORD not in str(caught.value)
+
+
+def test_sslrootcert_must_exist(monkeypatch, tmp_path):
+    monkeypatch.setenv("DB_SSLROOTCERT", str(tmp_path / "ca.pem"))
+    with pytest.raises(SettingsError, match="DB_SSLROOTCERT: no such file"):
+        load_settings()
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert load_settings().db_sslrootcert == str(tmp_path / "ca.pem")
+    monkeypatch.setenv("DB_SSLROOTCERT", "system")
+    assert load_settings().db_sslrootcert == "system"
+
+
+def test_tls_settings_reach_libpq(monkeypatch, tmp_path):
+    from psycopg.conninfo import conninfo_to_dict
+
+    from observatory_storage.db.connection import conninfo
+
+    (tmp_path / "ca.pem").write_text("x")
+    s = load_settings(database_url=URL + "?sslmode=disable&sslrootcert=/elsewhere.pem",
+                      db_sslmode="verify-full", db_sslrootcert=str(tmp_path / "ca.pem"))
+    params = conninfo_to_dict(conninfo(s))
+    assert params["sslmode"] == "verify-full"
+    assert params["sslrootcert"] == str(tmp_path / "ca.pem")

@@ -43,7 +43,11 @@ STARTUP_TIMEOUT = 240
 def daemon(url: str, landing: Path, home: Path) -> Iterator[subprocess.Popen]:
     """``dagster-daemon run`` in its own process group, stopped (group-wide) on exit."""
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = os.environ | {
+    # The benchmark's own URL: a DATABASE_URL_FILE or DB_PASSWORD_FILE of the caller's
+    # environment would clash with it (settings refuse two sources for one URL).
+    inherited = {k: v for k, v in os.environ.items()
+                 if k not in ("DATABASE_URL_FILE", "DB_PASSWORD_FILE")}
+    env = inherited | {
         "DAGSTER_HOME": str(home),
         "DATABASE_URL": url,
         "LANDING_URL": str(landing),

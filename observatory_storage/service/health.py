@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from observatory_storage import __version__
 from observatory_storage.db.backend import detect
+from observatory_storage.db.connection import last_connect_error
 from observatory_storage.service import facts
 from observatory_storage.service.backlog import LandingBacklog
 from observatory_storage.settings import Settings, redact_text
@@ -51,7 +52,10 @@ def probe(pool: ConnectionPool, settings: Settings, *, with_ledger: bool = True)
             ledger = facts.ledger_summary(conn, settings.db_schema) if with_ledger else None
             conn.rollback()  # leave nothing open on a pooled connection
     except Exception as exc:  # pool timeout, connection refused, server gone mid-query
-        return Probe(False, error=redact_text(f"{type(exc).__name__}: {exc}", settings))
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PoolTimeout) and (why := last_connect_error(pool)):
+            error += f"; last connection attempt: {why}"  # e.g. the password was refused
+        return Probe(False, error=redact_text(error, settings))
     return Probe(True, round(latency, 3), backend, migrations, ledger)
 
 
