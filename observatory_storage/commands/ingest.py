@@ -15,12 +15,12 @@ from observatory_storage.commands.common import (
     settings_or_exit,
 )
 from observatory_storage.datasets import DATASETS
-from observatory_storage.settings import redact_text
+from observatory_storage.settings import one_of, redact_text
 
 
 def _check_dataset(dataset: str | None) -> None:
     if dataset is not None and dataset not in DATASETS:
-        typer.echo(f"error: unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}",
+        typer.echo(f"error: --dataset {dataset}: unknown dataset; expected {one_of(DATASETS)}",
                    err=True)
         raise typer.Exit(2)
 
@@ -105,7 +105,7 @@ def generate_command(
 
     _check_dataset(dataset)
     if fmt not in FORMATS:
-        typer.echo(f"error: unknown format {fmt!r}; expected one of {sorted(FORMATS)}", err=True)
+        typer.echo(f"error: --format {fmt}: unknown format; expected {one_of(FORMATS)}", err=True)
         raise typer.Exit(2)
     settings = settings_or_exit(landing_url=landing)
     total = files * rows
