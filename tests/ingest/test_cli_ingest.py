@@ -7,7 +7,12 @@ import os
 import subprocess
 import sys
 
+from typer.testing import CliRunner
+
+from observatory_storage.cli import app
+from observatory_storage.commands.common import EXIT_ATTENTION, EXIT_CODES
 from observatory_storage.landing import open_landing
+from observatory_storage.settings import PROJECT_ROOT
 from tests.ingest.helpers import count, ledger, put, table
 
 
@@ -47,6 +52,24 @@ def test_generate_then_ingest_then_nothing_left(database_url, landing_dir, db):
     assert done.returncode == 0 and "requeued" in done.stdout
     done = cli("replay", "traces/nothing.parquet", database_url=url, landing=landing)
     assert done.returncode == 1 and "unknown" in done.stdout
+
+    # The requeued file is still broken: handled (quarantined again), which --strict flags.
+    done = cli("ingest", "--strict", database_url=url, landing=landing)
+    assert done.returncode == EXIT_ATTENTION, done.stdout + done.stderr
+    assert "quarantined: " in done.stdout
+    assert ledger(db)["traces/broken.parquet"]["status"] == "quarantined"
+
+
+def test_exit_codes_agree_in_readme_help_and_code():
+    """README's table is EXIT_CODES; `ingest --help` states every code it can return."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for code, meaning in EXIT_CODES.items():
+        assert f"| {code} | {meaning} |" in readme
+    help_text = " ".join(CliRunner().invoke(app, ["ingest", "--help"]).output.split())
+    for phrase in ("0 every file was loaded or quarantined", "1 a file vanished",
+                   "2 bad arguments or configuration", "3 database unreachable",
+                   "4 with --strict only: at least one file was quarantined"):
+        assert phrase in help_text.replace("│", "").replace("  ", " ")
 
 
 def test_table_output_and_conflict_exit_code(database_url, landing_dir, db):
