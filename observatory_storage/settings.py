@@ -110,7 +110,13 @@ class Settings(BaseSettings):
     ingest_max_bytes_per_run: int = Field(
         2 << 30, ge=1, description="Most bytes one ingest run takes (one larger file still runs alone)."
     )
-    sensor_interval_seconds: int = Field(1, ge=1, description="Landing sensor minimum interval.")
+    sensor_interval_seconds: int = Field(
+        1,
+        ge=1,
+        description="Least seconds between two landing sensor ticks. Dagster's daemon "
+        "evaluates sensors every 5 s at most often, so below 5 the sensor ticks every ~5 s; "
+        "5 or more can skip a loop (ticks a multiple of ~5 s apart).",
+    )
 
     # --- service --------------------------------------------------------------------
     health_host: str = Field("127.0.0.1", description="Address the health/metrics service binds to.")

@@ -210,7 +210,9 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
     job=ingest_job,
     minimum_interval_seconds=_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches ingest runs for new files in the landing bucket, batched per dataset.",
+    description="Launches ingest runs for new files in the landing bucket, batched per "
+    "dataset. Ticks about every 5 s: the Dagster daemon's sensor loop; the frequency shown is "
+    "SENSOR_INTERVAL_SECONDS, only a minimum.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
     try:

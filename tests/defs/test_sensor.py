@@ -185,3 +185,20 @@ def test_a_garbled_cursor_starts_over_safely(env, settings, instance, landing_di
     result, cursor = tick(instance, "{not json")
     assert len(result.run_requests) == 3
     assert SensorCursor.parse(cursor).seq > 1_000_000  # seeded from the clock
+
+
+def test_tick_cadence_stated_in_the_docs_is_dagsters():
+    """README, docs/dagster.md and the sensor's description say "about every 5 s": that is
+    the daemon's sensor loop, and our minimum interval is below it (a minimum of 5 would
+    skip loops that start a few ms early)."""
+    from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME
+
+    from observatory_storage.settings import PROJECT_ROOT, Settings
+
+    assert MIN_INTERVAL_LOOP_TIME == 5
+    assert landing_sensor.minimum_interval_seconds < MIN_INTERVAL_LOOP_TIME
+    assert Settings.model_fields["sensor_interval_seconds"].default < MIN_INTERVAL_LOOP_TIME
+    assert "about every 5 s" in landing_sensor.description
+    for doc in ("README.md", "docs/dagster.md"):
+        text = (PROJECT_ROOT / doc).read_text()
+        assert "every 5 s" in text and "every second" not in text, doc
