@@ -36,6 +36,7 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
 
     done = cli("ingest", "--json", env=env)
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no third-party INFO (pg_ctl, alembic, Dagster events)
     report = json.loads(done.stdout)
     assert report["ok"] and report["files"] == 5
     assert report["datasets"]["traces"]["loaded"] == 2
@@ -45,8 +46,10 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
     assert problem["key"] == "traces/broken.parquet" and problem["status"] == "quarantined"
     assert counts(db) == expected
 
-    again = cli("ingest", env=env)
+    again = cli("ingest", "--verbose", env=env)
     assert again.returncode == 0, again.stderr
+    assert "no files to ingest" in again.stdout
+    assert "0 file(s) to load" in again.stderr  # --verbose: the run's log at LOG_LEVEL (INFO)
     assert counts(db) == expected  # nothing twice
 
 
@@ -93,7 +96,7 @@ def test_demo_on_the_embedded_default_prints_tables_and_stops_the_server(backend
     assert stopped  # the demo stops the server it started
 
 
-def test_db_url_and_db_psql_open_the_embedded_server():
+def test_db_url_psql_and_the_embedded_lifetime_rule():
     with embedded_pgdata() as pgdata:
         env = {"EMBEDDED_PG_DIR": str(pgdata)}
         url = cli("db", "url", env=env)
@@ -107,6 +110,14 @@ def test_db_url_and_db_psql_open_the_embedded_server():
         assert (done.returncode, done.stdout.strip()) == (0, "postgres"), done.stderr
         done = cli("db", "psql", "-c", "SELECT no_such_column", env=env)
         assert done.returncode == 1 and "no_such_column" in done.stderr  # psql's exit code
+        assert embedded.running_uri(pgdata) is not None  # `db url` started it: it stays up
+
+        # The rule: a command that starts the server stops it, and says so.
+        assert cli("db", "stop", env=env).stdout.strip() == "embedded PostgreSQL stopped"
+        done = cli("migrate", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "embedded PostgreSQL stopped: this command started it" in done.stderr
+        assert embedded.running_uri(pgdata) is None
 
 
 def test_db_psql_on_database_url_and_db_url_hides_the_password(database_url):

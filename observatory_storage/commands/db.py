@@ -10,27 +10,34 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import typer
 
 from observatory_storage.commands.common import (
+    EMBEDDED_RULE,
     EXIT_FAILED,
     clean_errors,
+    keep_embedded_running,
     print_json,
     settings_or_exit,
 )
 from observatory_storage.settings import Settings, redact_url
 
-db_app = typer.Typer(help="The embedded PostgreSQL (used when DATABASE_URL is unset).")
+db_app = typer.Typer(
+    help="The database: the embedded PostgreSQL (used when DATABASE_URL is unset) or "
+    "DATABASE_URL. " + EMBEDDED_RULE
+)
 
 
 @db_app.command("start")
 def db_start() -> None:
-    """Start the embedded PostgreSQL (or report the configured DATABASE_URL)."""
+    """Start the embedded PostgreSQL; it keeps running until `db stop`."""
     from observatory_storage.db import embedded
 
+    keep_embedded_running()
     settings = settings_or_exit()
     if settings.database_url:
         typer.echo(f"DATABASE_URL is set ({settings.redacted_database_url}); nothing to start")
         return
     uri = embedded.ensure_started(settings.embedded_pg_dir)
-    typer.echo(f"embedded PostgreSQL running: {uri}")
+    typer.echo("embedded PostgreSQL running until `observatory-storage db stop`: "
+               f"{embedded.psql_url(uri)}")
 
 
 @db_app.command("stop")
@@ -81,6 +88,7 @@ def db_url(
     started if needed and keeps running until `observatory-storage db stop`. A configured
     DATABASE_URL is printed with its password as *** unless --show-password.
     """
+    keep_embedded_running()
     settings = settings_or_exit()
     with clean_errors(settings):
         url, started = _database_url(settings)

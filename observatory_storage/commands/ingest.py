@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
 import typer
@@ -12,7 +11,9 @@ from observatory_storage.commands.common import (
     EXIT_ATTENTION,
     EXIT_CONFIG,
     EXIT_FAILED,
+    VERBOSE_HELP,
     clean_errors,
+    configure_logging,
     print_json,
     settings_or_exit,
 )
@@ -34,6 +35,7 @@ def ingest_command(
     strict: bool = typer.Option(
         False, "--strict", help="Exit 4 when a file was quarantined (for scripts and CI)."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Load every pending landing file once, in this process, and print a summary.
 
@@ -47,10 +49,11 @@ def ingest_command(
 
     _check_dataset(dataset)
     settings = settings_or_exit(landing_url=landing)
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
+    configure_logging(settings, verbose=verbose)
     with clean_errors(settings):
         try:
-            report = run_ingest(settings, datasets=[dataset] if dataset else None)
+            report = run_ingest(settings, datasets=[dataset] if dataset else None,
+                                log_level=settings.log_level if verbose else "CRITICAL")
         except DatabaseUnavailable:
             raise
         except RuntimeError as exc:  # landing unreadable, or the run failed

@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from observatory_storage.commands.common import EXIT_FAILED, clean_errors, settings_or_exit
+from observatory_storage.commands.common import (
+    EXIT_FAILED,
+    clean_errors,
+    keep_embedded_running,
+    settings_or_exit,
+)
 
 
 def demo_command(
@@ -27,6 +32,7 @@ def demo_command(
     """
     from observatory_storage.demo import DemoFailed, run_demo
 
+    keep_embedded_running()  # the demo stops what it started itself, unless --keep-running
     settings = settings_or_exit()
     with clean_errors(settings):
         try:
@@ -56,6 +62,7 @@ def dev_command(
     """
     from observatory_storage.dev import DevOptions, run_dev
 
+    keep_embedded_running()  # dev stops what it started itself, unless --keep-db
     settings = settings_or_exit()
     with clean_errors(settings):
         code = run_dev(settings, DevOptions(host=host, port=port, serve=not no_serve, keep_db=keep_db))

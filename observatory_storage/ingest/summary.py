@@ -122,5 +122,6 @@ class IngestReport:
         ]
         for f in self.files:
             if f.status in ("quarantined", "gone", "conflict"):
-                text.append(f"{f.status}: {f.error or f.key}")
+                reason = f.error or "no detail"
+                text.append(f"{f.status}: {reason if reason.startswith(f.key) else f'{f.key}: {reason}'}")
         return "\n".join(text)
