@@ -22,9 +22,9 @@ def cli(*args, env: dict[str, str], timeout: float = 300) -> subprocess.Complete
                           text=True, timeout=timeout)
 
 
-def counts(db) -> dict[str, int]:
+def counts(db, schema: str = "public") -> dict[str, int]:
     return {
-        name: db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608 - fixed names
+        name: db.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]  # noqa: S608
         for name in ("traces", "metrics", "logs")
     }
 
@@ -64,10 +64,14 @@ def test_ingest_with_an_unreachable_database_exits_3_without_the_password(landin
 
 
 def test_demo_against_database_url(database_url, tmp_path, db):
-    done = cli("demo", "--json", "--landing", str(tmp_path / "demo"),
+    first = cli("demo", "--json", "--landing", str(tmp_path / "demo-1"),
+                env={"DATABASE_URL": database_url})
+    assert first.returncode == 0, first.stderr
+    done = cli("demo", "--json", "--landing", str(tmp_path / "demo-2"),
                env={"DATABASE_URL": database_url})
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
+    assert result["schema"] == "observatory_demo"
     ingest = result["ingest"]
     assert ingest["ok"]
     assert ingest["datasets"]["traces"]["loaded"] == 6  # 4 Parquet + Arrow file + stream
@@ -77,7 +81,17 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     assert [q["title"] for q in result["queries"]] == [
         "Cost per model", "Slowest LLM calls", "Error rate per provider"]
     assert all(q["rows"] for q in result["queries"])
-    assert counts(db) == {"traces": 12_000, "metrics": 2_000, "logs": 2_000}
+    # Its own schema, re-created: a re-run shows the same totals, and the schema `dev`
+    # and `serve` use (public) holds none of its rows, ledger entries or quarantines.
+    assert counts(db, "observatory_demo") == {"traces": 12_000, "metrics": 2_000, "logs": 2_000}
+    assert counts(db) == {"traces": 0, "metrics": 0, "logs": 0}
+    assert db.execute("SELECT count(*) FROM ingest_files").fetchone()[0] == 0
+    # The README's example query, on the demo's data: an LLM model first, not a blank one.
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    query = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    db.execute("SET search_path TO observatory_demo")
+    top = db.execute(query).fetchall()
+    assert top and top[0][0] and top[0][2] == max(row[2] for row in top)
 
 
 @pytest.mark.slow
