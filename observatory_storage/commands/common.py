@@ -26,7 +26,7 @@ EXIT_CODES = {
     EXIT_CONFIG: "bad arguments or configuration (the message names the option or variable)",
     EXIT_DATABASE: "database unreachable",
     EXIT_ATTENTION: "`ingest --strict` only: every file was handled, but at least one was "
-                    "quarantined",
+                    "quarantined or lies in no dataset folder",
 }
 
 

@@ -33,7 +33,8 @@ def ingest_command(
     dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     strict: bool = typer.Option(
-        False, "--strict", help="Exit 4 when a file was quarantined (for scripts and CI)."
+        False, "--strict",
+        help="Exit 4 when a file was quarantined or lies in no dataset folder (scripts, CI).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
@@ -42,7 +43,10 @@ def ingest_command(
     Exit codes: 0 every file was loaded or quarantined (or nothing was pending); 1 a file
     vanished while it was read or came back with other content, or the run failed; 2 bad
     arguments or configuration; 3 database unreachable; 4 with --strict only: at least one
-    file was quarantined.
+    file was quarantined or lies in no dataset folder.
+
+    Files in no dataset folder (e.g. landing/foo/x.parquet) are never loaded: the summary
+    names them.
     """
     from observatory_storage.db.connection import DatabaseUnavailable
     from observatory_storage.ingest.run import run_ingest
@@ -65,7 +69,7 @@ def ingest_command(
         typer.echo(report.format_table())
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
-    if strict and report.count("quarantined"):
+    if strict and (report.count("quarantined") or report.misplaced):
         raise typer.Exit(EXIT_ATTENTION)
 
 

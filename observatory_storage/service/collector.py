@@ -105,6 +105,10 @@ class StorageCollector:
             yield _gauge("storage_ingest_lag_seconds",
                          "Age of the oldest landing file not yet loaded (0 when none waits).",
                          waiting.lag_seconds)
+        if waiting.misplaced_files is not None:
+            yield _gauge("storage_landing_misplaced_files",
+                         "Landing files in no dataset folder: never loaded (/health names them).",
+                         waiting.misplaced_files)
         yield _gauge("storage_landing_list_up",
                      "1 when the landing bucket could be listed.",
                      0 if waiting.error else 1)

@@ -167,6 +167,15 @@ def test_finished_runs_leave_the_cursor_and_loaded_files_are_not_pending(
     reset, _ = tick(instance, None)
     assert reset.run_requests == []
 
+    # a file in no dataset folder gets no run, and the tick says why
+    (landing_dir / "foo").mkdir()
+    (landing_dir / "foo" / "x.parquet").write_bytes(b"PAR1")
+    stray, _ = tick(instance, cursor)
+    assert stray.run_requests == []
+    assert stray.skip_message == (
+        "no new landing files; 1 file(s) not in a dataset folder (<landing>/traces/, "
+        "<landing>/metrics/, <landing>/logs/), never loaded: foo/x.parquet")
+
 
 def test_unreachable_database_skips_without_the_password(env, instance, landing_dir):
     write_sample(landing_dir, traces_files=1, rows=1)

@@ -35,11 +35,13 @@ def test_generate_then_ingest_then_nothing_left(database_url, landing_dir, db):
                database_url=url, landing=landing)
     assert done.returncode == 0, done.stderr
     put(open_landing_for(landing), "traces/broken.parquet", b"not parquet")
+    put(open_landing_for(landing), "foo/x.parquet", table("traces", 3, seed=9))  # no dataset
 
     done = cli("ingest", "--json", database_url=url, landing=landing)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] and report["rows"] == 340
+    assert (report["misplaced"], report["misplaced_keys"]) == (1, ["foo/x.parquet"])
     assert report["datasets"]["traces"]["loaded"] == 2
     assert report["datasets"]["traces"]["quarantined"] == 1
     assert count(db, "traces") == 300 and count(db, "logs") == 40
@@ -47,6 +49,7 @@ def test_generate_then_ingest_then_nothing_left(database_url, landing_dir, db):
 
     done = cli("ingest", database_url=url, landing=landing)
     assert done.returncode == 0 and "no files to ingest" in done.stdout
+    assert "not loaded: foo/x.parquet: not in a dataset folder (<landing>/traces/" in done.stdout
 
     done = cli("replay", "traces/broken.parquet", database_url=url, landing=landing)
     assert done.returncode == 0 and "requeued" in done.stdout
@@ -68,7 +71,8 @@ def test_exit_codes_agree_in_readme_help_and_code():
     help_text = " ".join(CliRunner().invoke(app, ["ingest", "--help"]).output.split())
     for phrase in ("0 every file was loaded or quarantined", "1 a file vanished",
                    "2 bad arguments or configuration", "3 database unreachable",
-                   "4 with --strict only: at least one file was quarantined"):
+                   "4 with --strict only: at least one file was quarantined or lies in no "
+                   "dataset folder"):
         assert phrase in help_text.replace("│", "").replace("  ", " ")
 
 
