@@ -64,6 +64,11 @@ class StorageCollector:
             yield _gauge("storage_migrations_pending",
                          "Migration files not applied to the database yet.",
                          len(found.migrations.pending))
+            if found.migrations.installed_at is not None:
+                yield _gauge("storage_schema_installed_timestamp_seconds",
+                             "Unix time the first migration was applied: the age alerts "
+                             "compare with before a job's first run.",
+                             found.migrations.installed_at)
             yield from self._live_metrics(found)
         yield from self._snapshot_metrics()
 

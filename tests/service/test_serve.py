@@ -123,6 +123,8 @@ def test_metrics_add_up_what_other_processes_loaded(
     assert served.sample("storage_last_load_timestamp_seconds", dataset="logs") > 0
     assert served.sample("storage_database_up") == 1
     assert served.sample("storage_migrations_pending") == 0
+    installed = served.sample("storage_schema_installed_timestamp_seconds")
+    assert 0 < installed <= time.time()  # what the "not running" alerts fall back to
     assert served.sample("storage_quarantined_files") == 1
     served.wait_for(lambda: served.sample("storage_landing_backlog_files") == 0,
                     "empty backlog after the run")  # the listing is cached a few seconds
