@@ -121,7 +121,7 @@ class DemoResult:
 
 
 def run_demo(settings: Settings, *, landing: Path | None = None,
-             keep_running: bool = False) -> DemoResult:
+             keep_running: bool = False, log_level: str = "WARNING") -> DemoResult:
     """Run the demo; raises DatabaseUnavailable or DemoFailed."""
     from observatory_storage.db import embedded
 
@@ -135,13 +135,14 @@ def run_demo(settings: Settings, *, landing: Path | None = None,
         settings = settings.model_copy(update={"database_url": url})
         database = f"embedded PostgreSQL in {_shown(settings.embedded_pg_dir)}"
     try:
-        return _demo(settings, database, landing, started)
+        return _demo(settings, database, landing, started, log_level)
     finally:
         if stop_embedded:
             embedded.stop(settings.embedded_pg_dir)
 
 
-def _demo(settings: Settings, database: str, landing: Path | None, started: float) -> DemoResult:
+def _demo(settings: Settings, database: str, landing: Path | None, started: float,
+          log_level: str) -> DemoResult:
     from psycopg import sql
 
     from observatory_storage.db.backend import detect
@@ -158,7 +159,8 @@ def _demo(settings: Settings, database: str, landing: Path | None, started: floa
         backend = detect(conn)
     write_sample_files(settings)
 
-    report, result = execute_ingest(settings, tags={"observatory/trigger": "demo"})
+    report, result = execute_ingest(settings, tags={"observatory/trigger": "demo"},
+                                    log_level=log_level)
     if report is None or not result.success:
         message = first_failure(result)[0] if report is None else report.format_table()
         raise DemoFailed(f"the ingest run failed: {message}")

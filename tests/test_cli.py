@@ -70,6 +70,7 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     done = cli("demo", "--json", "--landing", str(tmp_path / "demo-2"),
                env={"DATABASE_URL": database_url})
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # its own summary only: no Dagster or server log lines
     result = json.loads(done.stdout)
     assert result["schema"] == "observatory_demo"
     ingest = result["ingest"]

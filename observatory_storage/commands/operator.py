@@ -9,7 +9,9 @@ import typer
 
 from observatory_storage.commands.common import (
     EXIT_FAILED,
+    VERBOSE_HELP,
     clean_errors,
+    configure_logging,
     keep_embedded_running,
     settings_or_exit,
 )
@@ -24,6 +26,7 @@ def demo_command(
         False, "--keep-running", help="Leave the embedded PostgreSQL running afterwards."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Main job: sample files -> Dagster ingest_job -> database, then example queries.
 
@@ -34,9 +37,11 @@ def demo_command(
 
     keep_embedded_running()  # the demo stops what it started itself, unless --keep-running
     settings = settings_or_exit()
+    configure_logging(settings, verbose=verbose)
     with clean_errors(settings):
         try:
-            result = run_demo(settings, landing=landing, keep_running=keep_running)
+            result = run_demo(settings, landing=landing, keep_running=keep_running,
+                              log_level=settings.log_level if verbose else "CRITICAL")
         except DemoFailed as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_FAILED) from None
