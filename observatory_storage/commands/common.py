@@ -18,10 +18,10 @@ EXIT_DATABASE = 3
 EXIT_ATTENTION = 4
 
 # Every exit code of every command; README's table and `ingest --help` say the same
-# (tests/test_cli.py checks both).
+# (tests/ingest/test_cli_ingest.py checks both).
 EXIT_CODES = {
     0: "success; for `ingest`, every file was loaded or quarantined (or nothing was pending)",
-    1: "a run, job or file failed; for `ingest`, a file vanished while it was read or came "
+    EXIT_FAILED: "a run, job or file failed; for `ingest`, a file vanished while it was read or came "
        "back with other content",
     EXIT_CONFIG: "bad arguments or configuration (the message names the option or variable)",
     EXIT_DATABASE: "database unreachable",
