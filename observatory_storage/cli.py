@@ -15,6 +15,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    from observatory_storage.commands.common import stop_embedded_when_done
+
+    stop_embedded_when_done(ctx)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

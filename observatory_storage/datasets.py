@@ -184,7 +184,7 @@ def get_dataset(name: str) -> Dataset:
     try:
         return DATASETS[name]
     except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}") from None
+        raise KeyError(f"unknown dataset {name}; expected {', '.join(DATASETS)}") from None
 
 
 # --- rendering --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``observatory-storage demo``: the product end to end in a few seconds, nothing to set up.
 
-Database (the embedded PostgreSQL when DATABASE_URL is unset) -> migrations -> sample
+Database (the embedded PostgreSQL when DATABASE_URL is unset; schema ``observatory_demo``,
+re-created at every run) -> migrations -> sample
 files in a demo landing folder (traces as Parquet, Arrow IPC file and Arrow IPC stream,
 metrics, logs, and one file broken on purpose) -> the Dagster ``ingest_job`` in process ->
 the per-dataset summary, the quarantine reason and three example queries.
@@ -18,6 +19,10 @@ from pathlib import Path
 from observatory_storage.settings import PROJECT_ROOT, Settings
 
 DEFAULT_LANDING = PROJECT_ROOT / ".cache" / "demo-landing"
+# The demo's own schema, dropped and re-created at every run: its rows, ledger and broken
+# file never show in the DB_SCHEMA that `dev`, `ingest` and `serve` use, and a re-run
+# shows the same totals instead of doubling them.
+DEMO_SCHEMA = "observatory_demo"
 ROWS_PER_FILE = 2_000
 
 # (dataset, files, format) written by the demo; one broken traces file is added.
@@ -78,6 +83,7 @@ class QueryResult:
 @dataclass
 class DemoResult:
     database: str
+    schema: str
     backend: str
     landing: str
     run_id: str
@@ -88,6 +94,7 @@ class DemoResult:
     def as_dict(self) -> dict:
         return {
             "database": self.database,
+            "schema": self.schema,
             "backend": self.backend,
             "landing": self.landing,
             "run_id": self.run_id,
@@ -99,6 +106,9 @@ class DemoResult:
     def format(self) -> str:
         out = [
             f"database  {self.database} ({self.backend})",
+            f"schema    {self.schema}: the demo's own, emptied at every run (`dev` and "
+            "`ingest` use DB_SCHEMA, public by default)",
+            f"explore   DB_SCHEMA={self.schema} observatory-storage db psql",
             f"landing   {self.landing}",
             f"ingest    Dagster run {self.run_id} of ingest_job, in process",
             "",
@@ -111,7 +121,7 @@ class DemoResult:
 
 
 def run_demo(settings: Settings, *, landing: Path | None = None,
-             keep_running: bool = False) -> DemoResult:
+             keep_running: bool = False, log_level: str = "WARNING") -> DemoResult:
     """Run the demo; raises DatabaseUnavailable or DemoFailed."""
     from observatory_storage.db import embedded
 
@@ -125,26 +135,32 @@ def run_demo(settings: Settings, *, landing: Path | None = None,
         settings = settings.model_copy(update={"database_url": url})
         database = f"embedded PostgreSQL in {_shown(settings.embedded_pg_dir)}"
     try:
-        return _demo(settings, database, landing, started)
+        return _demo(settings, database, landing, started, log_level)
     finally:
         if stop_embedded:
             embedded.stop(settings.embedded_pg_dir)
 
 
-def _demo(settings: Settings, database: str, landing: Path | None, started: float) -> DemoResult:
+def _demo(settings: Settings, database: str, landing: Path | None, started: float,
+          log_level: str) -> DemoResult:
+    from psycopg import sql
+
     from observatory_storage.db.backend import detect
     from observatory_storage.db.connection import connect
     from observatory_storage.defs.ingest import execute_ingest, first_failure
     from observatory_storage.maintenance.migrate import migrate
 
     folder = _prepare_landing(landing)
-    settings = settings.model_copy(update={"landing_url": str(folder)})
+    settings = settings.model_copy(update={"landing_url": str(folder), "db_schema": DEMO_SCHEMA})
     with connect(settings, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+            sql.Identifier(DEMO_SCHEMA)))
         migrate(conn, settings)
         backend = detect(conn)
     write_sample_files(settings)
 
-    report, result = execute_ingest(settings, tags={"observatory/trigger": "demo"})
+    report, result = execute_ingest(settings, tags={"observatory/trigger": "demo"},
+                                    log_level=log_level)
     if report is None or not result.success:
         message = first_failure(result)[0] if report is None else report.format_table()
         raise DemoFailed(f"the ingest run failed: {message}")
@@ -158,6 +174,7 @@ def _demo(settings: Settings, database: str, landing: Path | None, started: floa
     )
     return DemoResult(
         database=database,
+        schema=DEMO_SCHEMA,
         backend=shown_backend,
         landing=_shown(folder),
         run_id=result.run_id,

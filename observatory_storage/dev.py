@@ -199,12 +199,16 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
     out = out or sys.stdout
     env = dict(os.environ)
     started_db = False
+    settings_had_url = bool(settings.database_url)
     if not settings.database_url:
         was_running = embedded.running_uri(settings.embedded_pg_dir) is not None
         env["DATABASE_URL"] = embedded.ensure_started(settings.embedded_pg_dir)
         settings = settings.model_copy(update={"database_url": env["DATABASE_URL"]})
         started_db = not was_running
-        print(f"[dev] embedded PostgreSQL: {settings.embedded_pg_dir}", file=out, flush=True)
+        note = ("already running: left running on exit" if was_running else
+                "left running on exit (--keep-db)" if options.keep_db else "stopped on exit")
+        print(f"[dev] embedded PostgreSQL: {settings.embedded_pg_dir} ({note})", file=out,
+              flush=True)
     else:
         env["DATABASE_URL"] = settings.database_url  # also when it came from .env
         print(f"[dev] database: {settings.redacted_database_url}", file=out, flush=True)
@@ -237,6 +241,10 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
         supervisor.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if not settings_had_url and not (started_db and not options.keep_db):
+            print("[dev] embedded PostgreSQL left running "
+                  + ("(--keep-db)" if started_db else "(it was running before `dev` started)")
+                  + "; `observatory-storage db stop` stops it", file=out, flush=True)
         if started_db and not options.keep_db:
             embedded.stop(settings.embedded_pg_dir)
             if embedded.running_uri(settings.embedded_pg_dir) is None:

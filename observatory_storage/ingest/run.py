@@ -19,13 +19,18 @@ class IngestFailed(RuntimeError):
 
 
 def run_ingest(
-    settings: Settings, landing_url: str | None = None, datasets: Sequence[str] | None = None
+    settings: Settings,
+    landing_url: str | None = None,
+    datasets: Sequence[str] | None = None,
+    *,
+    log_level: str = "WARNING",
 ) -> IngestReport:
     """Load every pending file; returns the report (``report.ok`` says if all settled).
 
     Raises DatabaseUnavailable when the database cannot be reached (checked first, so the
     CLI answers at once instead of after the op's retry backoff) or stays unreachable,
-    and IngestFailed on any other failure of the run.
+    and IngestFailed on any other failure of the run. ``log_level``: Dagster's console
+    logger for the run (the CLI passes CRITICAL unless --verbose: its summary names every problem).
     """
     from observatory_storage.defs.ingest import execute_ingest, first_failure
 
@@ -33,7 +38,8 @@ def run_ingest(
         settings = settings.model_copy(update={"landing_url": landing_url})
     with connect(settings):
         pass
-    report, result = execute_ingest(settings, datasets=list(datasets) if datasets else None)
+    report, result = execute_ingest(settings, datasets=list(datasets) if datasets else None,
+                                    log_level=log_level)
     if report is not None:
         return report
     message, transient = first_failure(result)

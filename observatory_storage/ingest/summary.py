@@ -54,9 +54,14 @@ class DatasetSummary:
         return asdict(self) | {"rows_per_second": round(self.rows_per_second, 1)}
 
 
+MISPLACED_SHOWN = 20  # keys of misplaced files named in a summary; the count is always exact
+
+
 @dataclass
 class IngestReport:
     files: list[FileOutcome] = field(default_factory=list)
+    # Keys in no dataset folder: never loaded, never in the ledger, but reported.
+    misplaced: list[str] = field(default_factory=list)
 
     @property
     def datasets(self) -> dict[str, DatasetSummary]:
@@ -69,7 +74,7 @@ class IngestReport:
         self.files.append(outcome)
 
     def merge(self, other: IngestReport) -> IngestReport:
-        return IngestReport([*self.files, *other.files])
+        return IngestReport([*self.files, *other.files], [*self.misplaced, *other.misplaced])
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -102,6 +107,8 @@ class IngestReport:
             "problems": [
                 asdict(f) for f in self.files if f.status not in ("loaded", "skipped")
             ],
+            "misplaced": len(self.misplaced),
+            "misplaced_keys": self.misplaced[:MISPLACED_SHOWN],
         }
 
     def format_table(self) -> str:
@@ -113,7 +120,7 @@ class IngestReport:
                           str(s.gone), str(s.conflicts), f"{s.rows:,}",
                           f"{s.bytes / 1e6:.1f}", f"{s.rows_per_second:,.0f}"))
         if len(lines) == 1:
-            return "no files to ingest"
+            return "\n".join(["no files to ingest", *self.misplaced_lines()])
         widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
         text = [
             "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
@@ -122,5 +129,15 @@ class IngestReport:
         ]
         for f in self.files:
             if f.status in ("quarantined", "gone", "conflict"):
-                text.append(f"{f.status}: {f.error or f.key}")
-        return "\n".join(text)
+                reason = f.error or "no detail"
+                text.append(f"{f.status}: {reason if reason.startswith(f.key) else f'{f.key}: {reason}'}")
+        return "\n".join([*text, *self.misplaced_lines()])
+
+    def misplaced_lines(self) -> list[str]:
+        from observatory_storage.landing.base import OUTSIDE_HINT
+
+        lines = [f"not loaded: {key}: {OUTSIDE_HINT}" for key in self.misplaced[:MISPLACED_SHOWN]]
+        if len(self.misplaced) > MISPLACED_SHOWN:
+            lines.append(f"not loaded: {len(self.misplaced) - MISPLACED_SHOWN} more file(s) "
+                         "outside the dataset folders")
+        return lines

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from observatory_storage.landing.keys import (  # noqa: F401 - re-exported
+    LANDING_ROOTS,
     IGNORED_SUFFIXES,
     QUARANTINE_PREFIX,
     dataset_of,
@@ -23,6 +24,14 @@ from observatory_storage.landing.keys import (  # noqa: F401 - re-exported
 from observatory_storage.settings import Settings
 
 FORMAT_SUFFIXES = (".parquet", ".pq", ".arrow", ".feather", ".arrows", ".ipc")
+# How every report names files in no dataset folder (CLI summary, sensor tick, /health).
+OUTSIDE_HINT = "not in a dataset folder ({}), never loaded".format(
+    ", ".join(f"<landing>/{name}/" for name in LANDING_ROOTS))
+
+
+def is_dataset_folder(name: str) -> bool:
+    """Whether a top-level folder holds a dataset's files (decided by ``dataset_of``)."""
+    return dataset_of(f"{name}/-") is not None
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,14 @@ class Landing(abc.ABC):
         if not quarantine_key.startswith(prefix):
             raise ValueError(f"{quarantine_key!r} is not under {prefix}")
         return quarantine_key[len(prefix):]
+
+    @abc.abstractmethod
+    def list_outside(self) -> Iterator[LandingObject]:
+        """Visible files in no dataset folder (top-level files, unknown folders), key order.
+
+        They are never loaded; reports count them so that no dropped file goes unnoticed.
+        Dataset folders are not walked (one request on S3 when there is nothing outside).
+        """
 
     @abc.abstractmethod
     def list_quarantined(self) -> Iterator[LandingObject]:

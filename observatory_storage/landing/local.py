@@ -22,6 +22,7 @@ from observatory_storage.landing.base import (
     LandingObject,
     ObjectGone,
     dataset_of,
+    is_dataset_folder,
     is_ignored,
     unsafe_reason,
 )
@@ -93,10 +94,30 @@ class LocalLanding(Landing):
             if is_ignored(key):
                 continue
             ds = dataset_of(key)
-            if ds is None:
-                log.warning("landing: %r is outside traces/, metrics/, logs/ and otlp/; not loaded", key)
+            if ds is None:  # counted by list_outside()
                 continue
             yield self._object(key, st, ds)
+
+    def list_outside(self) -> Iterator[LandingObject]:
+        try:
+            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if is_dataset_folder(entry.name):
+                    continue
+                for key, st in self._walk(Path(entry.path)):
+                    if not is_ignored(key) and dataset_of(key) is None:
+                        yield self._object(key, st, None)
+            elif entry.is_file(follow_symlinks=False) and not is_ignored(entry.name):
+                if unsafe_reason(entry.name) is None:
+                    try:
+                        yield self._object(entry.name, entry.stat(follow_symlinks=False), None)
+                    except FileNotFoundError:
+                        continue
 
     def list_quarantined(self) -> Iterator[LandingObject]:
         for key, st in self._walk(self.root / QUARANTINE_PREFIX):

@@ -28,6 +28,7 @@ from observatory_storage.landing.base import (
     LandingObject,
     ObjectGone,
     dataset_of,
+    is_dataset_folder,
     is_ignored,
     unsafe_reason,
 )
@@ -106,10 +107,34 @@ class S3Landing(Landing):
             if is_ignored(key):
                 continue
             ds = dataset_of(key)
-            if ds is None:
-                log.warning("landing: %r is outside traces/, metrics/, logs/ and otlp/; not loaded", key)
+            if ds is None:  # counted by list_outside()
                 continue
             yield self._object(key, item["Size"], item["ETag"], item["LastModified"], ds)
+
+    def list_outside(self) -> Iterator[LandingObject]:
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        folders: list[str] = []
+        try:  # one level, with a delimiter: the dataset folders are not listed
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = self._relative(item["Key"])
+                    if key and not is_ignored(key) and unsafe_reason(key) is None:
+                        yield self._object(key, item["Size"], item["ETag"],
+                                           item["LastModified"], None)
+                for common in page.get("CommonPrefixes", []):
+                    name = self._relative(common["Prefix"]).rstrip("/")
+                    if name and not name.startswith((".", "_")) and not is_dataset_folder(name):
+                        folders.append(name)
+        except (ClientError, BotoCoreError) as exc:
+            raise LandingError(f"cannot list {self.url}: {exc}") from exc
+        for name in folders:
+            for key, item in self._walk(name):
+                if not is_ignored(key) and dataset_of(key) is None:
+                    yield self._object(key, item["Size"], item["ETag"], item["LastModified"],
+                                       None)
 
     def list_quarantined(self) -> Iterator[LandingObject]:
         for key, item in self._walk(QUARANTINE_PREFIX):

@@ -1,4 +1,5 @@
-"""Landing backlog: files in the bucket that no run has taken yet, and how old they are.
+"""Landing backlog: files in the bucket that no run has taken yet, and how old they are;
+and the files no run will ever take, because they lie in no dataset folder.
 
 Listing a bucket costs one request per thousand S3 keys (or a folder walk), and the
 bucket keeps loaded files for RETENTION_LANDING_DAYS, so the result is cached for a few
@@ -24,11 +25,16 @@ CACHE_SECONDS = 5.0
 _KEYS_PER_QUERY = 10_000
 
 
+MISPLACED_SHOWN = 10  # keys /health names; the count is exact
+
+
 @dataclass(frozen=True)
 class Backlog:
     pending_files: int | None
     oldest_modified: float | None  # epoch seconds of the oldest pending file
     error: str | None = None
+    misplaced_files: int | None = None  # files in no dataset folder: never loaded
+    misplaced_keys: tuple[str, ...] = ()
 
     @property
     def lag_seconds(self) -> float | None:
@@ -60,7 +66,9 @@ class LandingBacklog:
 
     def _measure(self) -> Backlog:
         try:
-            objects = {o.key: o.modified for o in open_landing(self._settings).list()}
+            landing = open_landing(self._settings)
+            objects = {o.key: o.modified for o in landing.list()}
+            misplaced = sorted(o.key for o in landing.list_outside())
         except Exception as exc:  # any bucket failure (S3 credentials, folder gone) is reported
             message = redact_text(f"cannot list {self._settings.landing_url}: {exc}", self._settings)
             log.warning("%s", message)
@@ -77,4 +85,5 @@ class LandingBacklog:
                                   self._settings)
             return Backlog(None, None, message)
         oldest = min((objects[k] for k in pending), default=None)
-        return Backlog(len(pending), oldest)
+        return Backlog(len(pending), oldest, misplaced_files=len(misplaced),
+                       misplaced_keys=tuple(misplaced[:MISPLACED_SHOWN]))

@@ -64,6 +64,11 @@ class StorageCollector:
             yield _gauge("storage_migrations_pending",
                          "Migration files not applied to the database yet.",
                          len(found.migrations.pending))
+            if found.migrations.installed_at is not None:
+                yield _gauge("storage_schema_installed_timestamp_seconds",
+                             "Unix time the first migration was applied: the age alerts "
+                             "compare with before a job's first run.",
+                             found.migrations.installed_at)
             yield from self._live_metrics(found)
         yield from self._snapshot_metrics()
 
@@ -105,6 +110,10 @@ class StorageCollector:
             yield _gauge("storage_ingest_lag_seconds",
                          "Age of the oldest landing file not yet loaded (0 when none waits).",
                          waiting.lag_seconds)
+        if waiting.misplaced_files is not None:
+            yield _gauge("storage_landing_misplaced_files",
+                         "Landing files in no dataset folder: never loaded (/health names them).",
+                         waiting.misplaced_files)
         yield _gauge("storage_landing_list_up",
                      "1 when the landing bucket could be listed.",
                      0 if waiting.error else 1)

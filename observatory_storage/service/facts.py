@@ -44,6 +44,7 @@ class MigrationFacts:
     applied: int
     pending: list[str]  # file names, in order
     edited: list[str]  # applied files whose text changed since
+    installed_at: float | None = None  # epoch seconds the first migration was applied
 
     def as_dict(self) -> dict:
         return {"applied": self.applied, "pending": len(self.pending),
@@ -53,10 +54,12 @@ class MigrationFacts:
 def migration_facts(conn: psycopg.Connection, settings: Settings) -> MigrationFacts:
     """Read-only: compares sql/migrations/ with schema_migrations; never applies anything."""
     states = migrate.status(conn, settings)
+    applied_at = [s.applied_at for s in states if s.applied and s.applied_at is not None]
     return MigrationFacts(
         applied=sum(s.applied for s in states),
         pending=[s.migration.filename for s in states if not s.applied],
         edited=[s.migration.filename for s in states if s.applied and not s.checksum_ok],
+        installed_at=min(applied_at).timestamp() if applied_at else None,
     )
 
 

@@ -4,8 +4,9 @@ The seed's shape (``status``, ``version``, ``database``, ``pool``) is kept field
 so existing dashboards and probes keep working; ``backend``, ``migrations`` and
 ``ingest`` are what an operator of this product needs next.
 
-``status``: ``healthy``; ``degraded`` (serving, but the landing bucket cannot be listed
-or an applied migration file was edited, so something needs a look: HTTP 200);
+``status``: ``healthy``; ``degraded`` (serving, but the landing bucket cannot be listed,
+holds files in no dataset folder, or an applied migration file was edited, so something
+needs a look: HTTP 200);
 ``unhealthy`` (database unreachable or migrations pending: HTTP 503). Probes only read:
 they never apply migrations and never start an embedded database.
 """
@@ -20,6 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from observatory_storage import __version__
 from observatory_storage.db.backend import detect
 from observatory_storage.db.connection import last_connect_error
+from observatory_storage.landing.base import OUTSIDE_HINT
 from observatory_storage.service import facts
 from observatory_storage.service.backlog import LandingBacklog
 from observatory_storage.settings import Settings, redact_text
@@ -103,7 +105,11 @@ def health_document(
             if ledger else None,
             "quarantined_files": ledger.quarantined_files if ledger else None,
             "conflicts": ledger.conflicts if ledger else None,
+            "misplaced_files": waiting.misplaced_files,
+            "misplaced_keys": list(waiting.misplaced_keys),
         }
+        if waiting.misplaced_files:
+            problems.append(f"{waiting.misplaced_files} landing file(s) {OUTSIDE_HINT}")
         if waiting.error:
             doc["ingest"]["error"] = waiting.error
             problems.append("landing bucket cannot be listed")

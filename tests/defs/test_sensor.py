@@ -167,6 +167,15 @@ def test_finished_runs_leave_the_cursor_and_loaded_files_are_not_pending(
     reset, _ = tick(instance, None)
     assert reset.run_requests == []
 
+    # a file in no dataset folder gets no run, and the tick says why
+    (landing_dir / "foo").mkdir()
+    (landing_dir / "foo" / "x.parquet").write_bytes(b"PAR1")
+    stray, _ = tick(instance, cursor)
+    assert stray.run_requests == []
+    assert stray.skip_message == (
+        "no new landing files; 1 file(s) not in a dataset folder (<landing>/traces/, "
+        "<landing>/metrics/, <landing>/logs/), never loaded: foo/x.parquet")
+
 
 def test_unreachable_database_skips_without_the_password(env, instance, landing_dir):
     write_sample(landing_dir, traces_files=1, rows=1)
@@ -185,3 +194,20 @@ def test_a_garbled_cursor_starts_over_safely(env, settings, instance, landing_di
     result, cursor = tick(instance, "{not json")
     assert len(result.run_requests) == 3
     assert SensorCursor.parse(cursor).seq > 1_000_000  # seeded from the clock
+
+
+def test_tick_cadence_stated_in_the_docs_is_dagsters():
+    """README, docs/dagster.md and the sensor's description say "about every 5 s": that is
+    the daemon's sensor loop, and our minimum interval is below it (a minimum of 5 would
+    skip loops that start a few ms early)."""
+    from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME
+
+    from observatory_storage.settings import PROJECT_ROOT, Settings
+
+    assert MIN_INTERVAL_LOOP_TIME == 5
+    assert landing_sensor.minimum_interval_seconds < MIN_INTERVAL_LOOP_TIME
+    assert Settings.model_fields["sensor_interval_seconds"].default < MIN_INTERVAL_LOOP_TIME
+    assert "about every 5 s" in landing_sensor.description
+    for doc in ("README.md", "docs/dagster.md"):
+        text = (PROJECT_ROOT / doc).read_text()
+        assert "every 5 s" in text and "every second" not in text, doc

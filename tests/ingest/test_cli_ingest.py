@@ -7,7 +7,12 @@ import os
 import subprocess
 import sys
 
+from typer.testing import CliRunner
+
+from observatory_storage.cli import app
+from observatory_storage.commands.common import EXIT_ATTENTION, EXIT_CODES
 from observatory_storage.landing import open_landing
+from observatory_storage.settings import PROJECT_ROOT
 from tests.ingest.helpers import count, ledger, put, table
 
 
@@ -30,11 +35,13 @@ def test_generate_then_ingest_then_nothing_left(database_url, landing_dir, db):
                database_url=url, landing=landing)
     assert done.returncode == 0, done.stderr
     put(open_landing_for(landing), "traces/broken.parquet", b"not parquet")
+    put(open_landing_for(landing), "foo/x.parquet", table("traces", 3, seed=9))  # no dataset
 
     done = cli("ingest", "--json", database_url=url, landing=landing)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] and report["rows"] == 340
+    assert (report["misplaced"], report["misplaced_keys"]) == (1, ["foo/x.parquet"])
     assert report["datasets"]["traces"]["loaded"] == 2
     assert report["datasets"]["traces"]["quarantined"] == 1
     assert count(db, "traces") == 300 and count(db, "logs") == 40
@@ -42,11 +49,31 @@ def test_generate_then_ingest_then_nothing_left(database_url, landing_dir, db):
 
     done = cli("ingest", database_url=url, landing=landing)
     assert done.returncode == 0 and "no files to ingest" in done.stdout
+    assert "not loaded: foo/x.parquet: not in a dataset folder (<landing>/traces/" in done.stdout
 
     done = cli("replay", "traces/broken.parquet", database_url=url, landing=landing)
     assert done.returncode == 0 and "requeued" in done.stdout
     done = cli("replay", "traces/nothing.parquet", database_url=url, landing=landing)
     assert done.returncode == 1 and "unknown" in done.stdout
+
+    # The requeued file is still broken: handled (quarantined again), which --strict flags.
+    done = cli("ingest", "--strict", database_url=url, landing=landing)
+    assert done.returncode == EXIT_ATTENTION, done.stdout + done.stderr
+    assert "quarantined: " in done.stdout
+    assert ledger(db)["traces/broken.parquet"]["status"] == "quarantined"
+
+
+def test_exit_codes_agree_in_readme_help_and_code():
+    """README's table is EXIT_CODES; `ingest --help` states every code it can return."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for code, meaning in EXIT_CODES.items():
+        assert f"| {code} | {meaning} |" in readme
+    help_text = " ".join(CliRunner().invoke(app, ["ingest", "--help"]).output.split())
+    for phrase in ("0 every file was loaded or quarantined", "1 a file vanished",
+                   "2 bad arguments or configuration", "3 database unreachable",
+                   "4 with --strict only: at least one file was quarantined or lies in no "
+                   "dataset folder"):
+        assert phrase in help_text.replace("│", "").replace("  ", " ")
 
 
 def test_table_output_and_conflict_exit_code(database_url, landing_dir, db):
@@ -73,10 +100,11 @@ def test_unreachable_database_exits_3_without_the_password(landing_dir):
 def test_bad_arguments_exit_2(landing_dir):
     done = cli("ingest", "--dataset", "spans", database_url="postgresql://x@127.0.0.1:1/x",
                landing=str(landing_dir))
-    assert done.returncode == 2 and "unknown dataset" in done.stderr
+    assert done.returncode == 2
+    assert "--dataset spans: unknown dataset; expected traces, metrics or logs" in done.stderr
     done = cli("generate", "--format", "csv", database_url="postgresql://x@127.0.0.1:1/x",
                landing=str(landing_dir))
-    assert done.returncode == 2 and "unknown format" in done.stderr
+    assert done.returncode == 2 and "unknown format" in done.stderr and "[" not in done.stderr
 
 
 def open_landing_for(path: str):

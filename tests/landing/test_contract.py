@@ -42,6 +42,12 @@ def test_ignored_names_are_never_listed(landing):
         landing.put(key, b"x")
     landing.put("traces/ok.parquet", b"x")
     assert keys(landing.list()) == ["traces/ok.parquet"]
+    # Outside every dataset folder: never loaded, but listed so that reports count them
+    # (names being written and _quarantine/ stay invisible there too).
+    landing.put("unknown/deeper/.y.parquet", b"x")
+    landing.put("unknown/z.parquet.tmp", b"x")
+    assert keys(landing.list_outside()) == ["toplevel.parquet", "unknown/x.parquet"]
+    assert {o.dataset for o in landing.list_outside()} == {""}
 
 
 def test_fingerprint_changes_when_content_changes(landing):

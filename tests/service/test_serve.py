@@ -73,6 +73,7 @@ def test_health_has_the_seed_shape_and_operator_fields(serve, database_url, land
     assert doc["ingest"]["last_loaded_at"] == {ds: None for ds in LANDING_ROOTS}
     assert doc["ingest"]["quarantined_files"] == 0
     assert doc["ingest"]["conflicts"] == 0
+    assert (doc["ingest"]["misplaced_files"], doc["ingest"]["misplaced_keys"]) == (0, [])
 
     assert served.health("/health/live") == (200, {"status": "alive"})
     status, ready = served.health("/health/ready")
@@ -88,11 +89,18 @@ def test_metrics_add_up_what_other_processes_loaded(
     write_logs_file(landing_dir, "a.parquet", 120)
     write_logs_file(landing_dir, "b.parquet", 30)
     (landing_dir / "logs" / "2026" / "11" / "28" / "bad.parquet").write_bytes(b"not parquet")
+    (landing_dir / "foo").mkdir()
+    (landing_dir / "foo" / "x.parquet").write_bytes(b"PAR1")  # in no dataset folder
 
-    # Before any run: three files wait in the bucket.
+    # Before any run: three files wait in the bucket; one will never be loaded.
     status, doc = served.health()
     assert doc["ingest"]["pending_files"] == 3
     assert doc["ingest"]["lag_seconds"] >= 0
+    assert (doc["ingest"]["misplaced_files"], doc["ingest"]["misplaced_keys"]) == (
+        1, ["foo/x.parquet"])
+    assert (status, doc["status"]) == (200, "degraded")
+    assert "1 landing file(s) not in a dataset folder" in doc["problems"][0]
+    assert served.sample("storage_landing_misplaced_files") == 1
 
     statuses = load_pending_in_another_process(database_url, landing_dir)
     assert sorted(statuses) == ["loaded", "loaded", "quarantined"]
@@ -115,6 +123,8 @@ def test_metrics_add_up_what_other_processes_loaded(
     assert served.sample("storage_last_load_timestamp_seconds", dataset="logs") > 0
     assert served.sample("storage_database_up") == 1
     assert served.sample("storage_migrations_pending") == 0
+    installed = served.sample("storage_schema_installed_timestamp_seconds")
+    assert 0 < installed <= time.time()  # what the "not running" alerts fall back to
     assert served.sample("storage_quarantined_files") == 1
     served.wait_for(lambda: served.sample("storage_landing_backlog_files") == 0,
                     "empty backlog after the run")  # the listing is cached a few seconds
