@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         if value is None or value.strip() == "":
             return None
         if value != "system" and not Path(value).is_file():
-            raise ValueError(f"no such file: {value}")
+            raise ValueError("no such file")
         return value
 
     @field_validator("database_url")

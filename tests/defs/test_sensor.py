@@ -174,7 +174,7 @@ def test_finished_runs_leave_the_cursor_and_loaded_files_are_not_pending(
     assert stray.run_requests == []
     assert stray.skip_message == (
         "no new landing files; 1 file(s) not in a dataset folder (<landing>/traces/, "
-        "<landing>/metrics/, <landing>/logs/), never loaded: foo/x.parquet")
+        "<landing>/metrics/, <landing>/logs/, <landing>/otlp/), never loaded: foo/x.parquet")
 
 
 def test_unreachable_database_skips_without_the_password(env, instance, landing_dir):
