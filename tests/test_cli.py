@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 
+import dagster as dg
 import pytest
 
 from observatory_storage.db import embedded
@@ -17,7 +18,7 @@ EXIT_DATABASE = 3
 
 def cli(*args, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "LANDING_URL", "DAGSTER_HOME", "EMBEDDED_PG_DIR")}
+            if k not in ("DATABASE_URL", "LANDING_URL", "EMBEDDED_PG_DIR")}  # DAGSTER_HOME: the test one
     return subprocess.run([CLI, *args], env=base | env, cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -29,10 +30,14 @@ def counts(db) -> dict[str, int]:
     }
 
 
-def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, landing_dir, db):
+def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, landing_dir, db,
+                                                            tmp_path):
     expected = write_sample(landing_dir, traces_files=2, rows=7)
     write_broken(landing_dir)
-    env = {"DATABASE_URL": database_url, "LANDING_URL": str(landing_dir)}
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {"DATABASE_URL": database_url, "LANDING_URL": str(landing_dir),
+           "DAGSTER_HOME": str(home)}
 
     done = cli("ingest", "--json", env=env)
     assert done.returncode == 0, done.stderr
@@ -48,6 +53,19 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
     again = cli("ingest", env=env)
     assert again.returncode == 0, again.stderr
     assert counts(db) == expected  # nothing twice
+
+    # Both runs are in DAGSTER_HOME's instance (what the UI reads), the first one with a
+    # materialization per dataset it loaded; --ephemeral records nothing.
+    assert cli("ingest", "--ephemeral", env=env).returncode == 0
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        first, *rest = sorted(instance.get_run_records(dg.RunsFilter(job_name="ingest_job")),
+                              key=lambda r: r.create_timestamp)
+        assert len(rest) == 1 and first.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        [traces] = [e.asset_materialization for e in instance.get_records_for_run(
+            first.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+            if e.asset_materialization.asset_key == dg.AssetKey("traces")]
+        assert traces.metadata["rows_loaded"].value == expected["traces"]
+        assert traces.metadata["files_quarantined"].value == 1
 
 
 def test_ingest_with_an_unreachable_database_exits_3_without_the_password(landing_dir):

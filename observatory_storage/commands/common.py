@@ -15,6 +15,13 @@ EXIT_CONFIG = 2
 EXIT_DATABASE = 3
 EXIT_FAILED = 1
 
+EPHEMERAL = typer.Option(
+    False,
+    "--ephemeral",
+    help="Do not record the Dagster run (default: in DAGSTER_HOME, else .cache/dagster_home, "
+    "which `dev`'s UI shows).",
+)
+
 
 def settings_or_exit(**overrides) -> Settings:
     try:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from observatory_storage.commands.common import (
+    EPHEMERAL,
     EXIT_FAILED,
     clean_errors,
     print_json,
@@ -29,8 +30,12 @@ def ingest_command(
     landing: str | None = typer.Option(None, "--landing", help="Landing URL (default LANDING_URL)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Only this dataset."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ephemeral: bool = EPHEMERAL,
 ) -> None:
     """Load every pending landing file once, in this process, and print a summary.
+
+    The run is recorded in DAGSTER_HOME (else the project-local home `dev` uses), so it
+    shows in the Dagster UI's Runs and the assets' materializations; --ephemeral does not.
 
     Exit 0 when every file ended loaded or quarantined, 1 when a file was gone or in
     conflict, 3 when the database is unreachable.
@@ -43,7 +48,8 @@ def ingest_command(
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
     with clean_errors(settings):
         try:
-            report = run_ingest(settings, datasets=[dataset] if dataset else None)
+            report = run_ingest(settings, datasets=[dataset] if dataset else None,
+                                ephemeral=ephemeral)
         except DatabaseUnavailable:
             raise
         except RuntimeError as exc:  # landing unreadable, or the run failed

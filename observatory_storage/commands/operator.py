@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from observatory_storage.commands.common import EXIT_FAILED, clean_errors, settings_or_exit
+from observatory_storage.commands.common import (
+    EPHEMERAL,
+    EXIT_FAILED,
+    clean_errors,
+    settings_or_exit,
+)
 
 
 def demo_command(
@@ -19,6 +24,7 @@ def demo_command(
         False, "--keep-running", help="Leave the embedded PostgreSQL running afterwards."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    ephemeral: bool = EPHEMERAL,
 ) -> None:
     """Main job: sample files -> Dagster ingest_job -> database, then example queries.
 
@@ -30,7 +36,8 @@ def demo_command(
     settings = settings_or_exit()
     with clean_errors(settings):
         try:
-            result = run_demo(settings, landing=landing, keep_running=keep_running)
+            result = run_demo(settings, landing=landing, keep_running=keep_running,
+                              ephemeral=ephemeral)
         except DemoFailed as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_FAILED) from None

@@ -25,6 +25,7 @@ from observatory_storage.maintenance.rollups import run_rollups
 from observatory_storage.maintenance.vacuum import run_vacuum
 from observatory_storage.settings import Settings, redact_text
 
+from .assets import HOURLY, HOURLY_SPECS, RAW
 from .resources import StorageResource
 from .retry import DB_RETRY_POLICY, transient_errors_retried
 
@@ -71,7 +72,47 @@ def _run(context: dg.OpExecutionContext, settings: Settings, work) -> dg.Output:
             context.log.warning(str(exc))
             return dg.Output({"skipped": str(exc)}, metadata={"skipped": str(exc)})
     context.log.info(redact_text(report.text(), settings))
+    for observation in observations(report):
+        context.log_event(observation)
     return dg.Output(report.as_dict(), metadata=report_metadata(report))
+
+
+ASSET_NAMES = (*RAW, *HOURLY)
+_OBSERVED_NUMBERS = (  # item fields summed per asset into its observation
+    "bytes", "hours_rolled_up", "dead_tuples_before", "dead_tuples_after", "created_ahead",
+    "created_for_default_rows", "rows_moved_from_default", "rows_left_in_default",
+    "duration_ms",
+)
+
+
+def observations(report: JobReport) -> list[dg.AssetObservation]:
+    """What a maintenance run did to each asset (retention, VACUUM, partitions), as
+    observations on the asset's page: slices touched and the item numbers, summed."""
+    per_asset: dict[str, list[dict]] = {}
+    for item in report.items:
+        name = item.get("of") or item.get("table")
+        if name in ASSET_NAMES:
+            per_asset.setdefault(name, []).append(item)
+    out = []
+    for name, items in sorted(per_asset.items()):
+        metadata: dict = {
+            "job": report.job,
+            "dry_run": report.dry_run,
+            "slices": dg.MetadataValue.int(len(items)),
+        }
+        for key in _OBSERVED_NUMBERS:
+            values = [i[key] for i in items if isinstance(i.get(key), (int, float))]
+            if values:
+                total = sum(values)
+                metadata[key] = (
+                    dg.MetadataValue.float(round(float(total), 1))
+                    if isinstance(total, float) else dg.MetadataValue.int(total)
+                )
+        dropped = [str(i["dropped"]) for i in items if i.get("dropped")]
+        if dropped:
+            metadata["dropped"] = dg.MetadataValue.json(dropped)
+        out.append(dg.AssetObservation(asset_key=name, metadata=metadata))
+    return out
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -130,17 +171,49 @@ def compress_chunks(
     return _run(context, settings, lambda: run_compression(settings, dry_run=config.dry_run))
 
 
-@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
+@dg.multi_asset(
+    name="refresh_rollups",
+    specs=HOURLY_SPECS,
+    can_subset=True,
+    retry_policy=DB_RETRY_POLICY,
+    description="Recompute the hourly rollups of the hours touched since the last run.",
+)
 def refresh_rollups(
-    context: dg.OpExecutionContext, config: RollupsConfig, storage: StorageResource
-) -> dg.Output:
+    context: dg.AssetExecutionContext, config: RollupsConfig, storage: StorageResource
+):
     """Recompute the hourly rollups of the hours touched since the last run."""
+    from observatory_storage.maintenance.checks import row_count
+
     settings = storage.settings()
-    return _run(
-        context,
-        settings,
-        lambda: run_rollups(settings, backfill=config.backfill, reconcile=config.reconcile),
-    )
+    with transient_errors_retried(settings):
+        try:
+            report = run_rollups(settings, backfill=config.backfill, reconcile=config.reconcile)
+        except JobBusy as exc:  # the other run does the same work; not a failure
+            context.log.warning(str(exc))
+            return
+        context.log.info(redact_text(report.text(), settings))
+        selected = {key.to_user_string() for key in context.selected_asset_keys}
+        items = {item["table"]: item for item in report.items}
+        with connect(settings, autocommit=True) as conn:
+            for table in HOURLY:
+                if table not in selected:
+                    continue
+                item = items.get(table, {})
+                count = row_count(conn, settings, table)
+                yield dg.MaterializeResult(
+                    asset_key=table,
+                    metadata={
+                        "hours_recomputed": dg.MetadataValue.int(item.get("hours_recomputed", 0)),
+                        "rows_written": dg.MetadataValue.int(item.get("rows_written", 0)),
+                        "source": str(item.get("source", "")),
+                        "duration_ms": dg.MetadataValue.float(
+                            round(float(item.get("duration_ms", 0.0)), 1)
+                        ),
+                        "dagster/row_count": dg.MetadataValue.int(count.rows),
+                        **({"notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in report.notes))}
+                           if report.notes else {}),
+                    },
+                )
 
 
 @dg.job(
@@ -186,9 +259,13 @@ def compression_job():
     compress_chunks()
 
 
-@dg.job(name="rollups", tags=TAGS, description="Hourly rollups of traces and metrics.")
-def rollups_job():
-    refresh_rollups()
+# The rollup assets' checks (drift, newest hour vs raw) run after each refresh.
+rollups_job = dg.define_asset_job(
+    "rollups",
+    selection=dg.AssetSelection.assets(*HOURLY),
+    tags=TAGS,
+    description="Hourly rollups of traces and metrics.",
+)
 
 
 JOBS = [
@@ -199,5 +276,6 @@ JOBS = [
     compression_job,
     rollups_job,
 ]
+ASSETS = [refresh_rollups]
 SENSORS: list = []
 SCHEDULES: list = []  # in defs/schedules.py

@@ -19,11 +19,16 @@ class IngestFailed(RuntimeError):
 
 
 def run_ingest(
-    settings: Settings, landing_url: str | None = None, datasets: Sequence[str] | None = None
+    settings: Settings,
+    landing_url: str | None = None,
+    datasets: Sequence[str] | None = None,
+    *,
+    ephemeral: bool = False,
 ) -> IngestReport:
     """Load every pending file; returns the report (``report.ok`` says if all settled).
 
-    Raises DatabaseUnavailable when the database cannot be reached (checked first, so the
+    The run is recorded in the Dagster instance the UI reads unless ``ephemeral``
+    (``defs.ingest.cli_instance``). Raises DatabaseUnavailable when the database cannot be reached (checked first, so the
     CLI answers at once instead of after the op's retry backoff) or stays unreachable,
     and IngestFailed on any other failure of the run.
     """
@@ -33,7 +38,9 @@ def run_ingest(
         settings = settings.model_copy(update={"landing_url": landing_url})
     with connect(settings):
         pass
-    report, result = execute_ingest(settings, datasets=list(datasets) if datasets else None)
+    report, result = execute_ingest(
+        settings, datasets=list(datasets) if datasets else None, ephemeral=ephemeral
+    )
     if report is not None:
         return report
     message, transient = first_failure(result)
