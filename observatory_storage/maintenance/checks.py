@@ -44,7 +44,7 @@ class RowCount:
 
 
 def _leaves(conn: psycopg.Connection, settings: Settings, table: str) -> list[tuple]:
-    """(reltuples, bytes) of the table and every chunk/partition below it."""
+    """(reltuples, bytes) of every chunk/partition of the table (the table itself if none)."""
     return conn.execute(
         """
         WITH RECURSIVE tree(oid) AS (
@@ -55,7 +55,8 @@ def _leaves(conn: psycopg.Connection, settings: Settings, table: str) -> list[tu
         )
         SELECT c.reltuples, pg_relation_size(c.oid)
           FROM tree JOIN pg_class c ON c.oid = tree.oid
-         WHERE c.relkind IN ('r', 'p')
+         WHERE c.relkind = 'r'  -- leaves: a parent's own statistics would count twice
+           AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid)
         """,
         {"schema": settings.db_schema, "table": table},
     ).fetchall()
