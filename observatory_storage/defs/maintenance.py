@@ -64,17 +64,87 @@ def report_metadata(report: JobReport) -> dict:
     return metadata
 
 
-def _run(context: dg.OpExecutionContext, settings: Settings, work) -> dg.Output:
+def _run(context: dg.OpExecutionContext, storage, work) -> dg.Output:
+    settings = storage.settings()
     with transient_errors_retried(settings):
         try:
-            report = work()
+            report = work(settings)
         except JobBusy as exc:  # the other run does the same work; not a failure
+            _deliver(storage, exc)
             context.log.warning(str(exc))
             return dg.Output({"skipped": str(exc)}, metadata={"skipped": str(exc)})
+    _deliver(storage, report)
     context.log.info(redact_text(report.text(), settings))
     for observation in observations(report):
         context.log_event(observation)
     return dg.Output(report.as_dict(), metadata=report_metadata(report))
+
+
+def _deliver(storage, outcome) -> None:
+    """Hand a JobReport (or JobBusy) to an in-process caller (the CLI), if there is one."""
+    sink = getattr(storage, "reports", None)
+    if sink is not None:
+        sink.append(outcome)
+
+
+# op (or asset) of each job, for run config
+JOB_OPS = {
+    "migrate": "apply_migrations",
+    "vacuum_analyze": "vacuum_analyze_tables",
+    "retention": "apply_retention",
+    "partitions": "maintain_partitions",
+    "compression": "compress_chunks",
+    "rollups": "refresh_rollups",
+}
+
+
+class JobFailed(RuntimeError):
+    """A maintenance run failed; the message is the first failing step's (redacted)."""
+
+
+def execute_job(
+    settings: Settings, name: str, config: dict | None = None, *, ephemeral: bool = False,
+    instance: dg.DagsterInstance | None = None,
+) -> JobReport:
+    """Run maintenance job ``name`` in this process, recorded like the CLI's ingest runs.
+
+    Returns the job's report; raises JobBusy when another run holds the job's lock,
+    DatabaseUnavailable when the database is unreachable, JobFailed on any other failure.
+    """
+    from observatory_storage.db.connection import DatabaseUnavailable
+    from observatory_storage.defs.ingest import (
+        PinnedStorage,
+        cli_instance,
+        first_failure,
+        in_process_job,
+    )
+
+    with connect(settings):  # unreachable: say so now, not after the retry policy's backoff
+        pass
+    storage = PinnedStorage(settings)
+    owned = instance is None
+    instance = instance or cli_instance(ephemeral=ephemeral)
+    try:
+        result = in_process_job(name).execute_in_process(
+            run_config={
+                "ops": {JOB_OPS[name]: {"config": config or {}}},
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
+            resources={"storage": dg.ResourceDefinition.hardcoded_resource(storage)},
+            instance=instance,
+            raise_on_error=False,
+            tags={"observatory/trigger": "in_process"},
+        )
+    finally:
+        if owned:
+            instance.dispose()
+    if not result.success:
+        message, transient = first_failure(result)
+        raise (DatabaseUnavailable if transient else JobFailed)(message)
+    [outcome] = storage.reports
+    if isinstance(outcome, JobBusy):
+        raise outcome
+    return outcome
 
 
 ASSET_NAMES = (*RAW, *HOURLY)
@@ -120,9 +190,7 @@ def apply_migrations(
     context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
 ) -> dg.Output:
     """Apply pending SQL migrations (serialized by the runner's advisory lock)."""
-    settings = storage.settings()
-
-    def work() -> JobReport:
+    def work(settings: Settings) -> JobReport:
         with connect(settings, autocommit=True) as conn:
             pending = migrations.pending(conn, settings)
             done = migrations.migrate(conn, settings, dry_run=config.dry_run)
@@ -134,7 +202,7 @@ def apply_migrations(
         }
         return report
 
-    return _run(context, settings, work)
+    return _run(context, storage, work)
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -142,8 +210,9 @@ def vacuum_analyze_tables(
     context: dg.OpExecutionContext, config: VacuumConfig, storage: StorageResource
 ) -> dg.Output:
     """VACUUM (ANALYZE) the chunks/partitions and tables changed since the last run."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_vacuum(settings, all_tables=config.all_tables))
+    return _run(
+        context, storage, lambda settings: run_vacuum(settings, all_tables=config.all_tables)
+    )
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -151,15 +220,15 @@ def apply_retention(
     context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
 ) -> dg.Output:
     """Drop raw chunks/partitions, rollups, ledger rows and landing files past retention."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_retention(settings, dry_run=config.dry_run))
+    return _run(
+        context, storage, lambda settings: run_retention(settings, dry_run=config.dry_run)
+    )
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
 def maintain_partitions(context: dg.OpExecutionContext, storage: StorageResource) -> dg.Output:
     """Create daily partitions ahead and adopt rows from DEFAULT (plain PostgreSQL)."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_partitions(settings))
+    return _run(context, storage, lambda settings: run_partitions(settings))
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -167,8 +236,9 @@ def compress_chunks(
     context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
 ) -> dg.Output:
     """Compress old chunks where the TimescaleDB license allows; else report and succeed."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_compression(settings, dry_run=config.dry_run))
+    return _run(
+        context, storage, lambda settings: run_compression(settings, dry_run=config.dry_run)
+    )
 
 
 @dg.multi_asset(
@@ -189,8 +259,10 @@ def refresh_rollups(
         try:
             report = run_rollups(settings, backfill=config.backfill, reconcile=config.reconcile)
         except JobBusy as exc:  # the other run does the same work; not a failure
+            _deliver(storage, exc)
             context.log.warning(str(exc))
             return
+        _deliver(storage, report)
         context.log.info(redact_text(report.text(), settings))
         selected = {key.to_user_string() for key in context.selected_asset_keys}
         items = {item["table"]: item for item in report.items}
