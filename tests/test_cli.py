@@ -9,7 +9,7 @@ import pytest
 
 from observatory_storage.db import embedded
 from observatory_storage.settings import PROJECT_ROOT
-from tests.defs.files import write_broken, write_sample
+from tests.defs.files import logs_table, write, write_broken, write_sample
 from tests.process_utils import VENV_BIN, embedded_pgdata
 
 CLI = str(VENV_BIN / "observatory-storage")
@@ -54,13 +54,15 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
     assert again.returncode == 0, again.stderr
     assert counts(db) == expected  # nothing twice
 
-    # Both runs are in DAGSTER_HOME's instance (what the UI reads), the first one with a
-    # materialization per dataset it loaded; --ephemeral records nothing.
+    # The run is in DAGSTER_HOME's instance (what the UI reads), with a materialization per
+    # dataset it loaded; the second ingest found nothing pending and started no run, and
+    # --ephemeral records nothing.
+    write(landing_dir, "logs/late.parquet", logs_table(2))
     assert cli("ingest", "--ephemeral", env=env).returncode == 0
+    assert counts(db)["logs"] == expected["logs"] + 2
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        first, *rest = sorted(instance.get_run_records(dg.RunsFilter(job_name="ingest_job")),
-                              key=lambda r: r.create_timestamp)
-        assert len(rest) == 1 and first.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        [first] = instance.get_run_records(dg.RunsFilter(job_name="ingest_job"))
+        assert first.dagster_run.status == dg.DagsterRunStatus.SUCCESS
         [traces] = [e.asset_materialization for e in instance.get_records_for_run(
             first.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
             if e.asset_materialization.asset_key == dg.AssetKey("traces")]

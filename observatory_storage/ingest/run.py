@@ -28,16 +28,20 @@ def run_ingest(
     """Load every pending file; returns the report (``report.ok`` says if all settled).
 
     The run is recorded in the Dagster instance the UI reads unless ``ephemeral``
-    (``defs.ingest.cli_instance``). Raises DatabaseUnavailable when the database cannot be reached (checked first, so the
+    (``defs.ingest.cli_instance``); with nothing pending there is no run at all, like the
+    landing sensor, which launches none. Raises DatabaseUnavailable when the database cannot be reached (checked first, so the
     CLI answers at once instead of after the op's retry backoff) or stays unreachable,
     and IngestFailed on any other failure of the run.
     """
-    from observatory_storage.defs.ingest import execute_ingest, first_failure
-
     if landing_url:
         settings = settings.model_copy(update={"landing_url": landing_url})
-    with connect(settings):
-        pass
+    from observatory_storage.ingest.loader import pending_objects
+
+    with connect(settings) as conn:
+        if not pending_objects(settings, conn, datasets=datasets):
+            return IngestReport()  # nothing to load: no Dagster run (nor its start-up cost)
+    from observatory_storage.defs.ingest import execute_ingest, first_failure
+
     report, result = execute_ingest(
         settings, datasets=list(datasets) if datasets else None, ephemeral=ephemeral
     )
