@@ -54,15 +54,24 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
     assert again.returncode == 0, again.stderr
     assert counts(db) == expected  # nothing twice
 
-    # The run is in DAGSTER_HOME's instance (what the UI reads), with a materialization per
-    # dataset it loaded; the second ingest found nothing pending and started no run, and
-    # --ephemeral records nothing.
+    # The runs are in DAGSTER_HOME's instance (what the UI reads), with a materialization per
+    # dataset loaded; the second ingest found nothing pending and started no run; a run
+    # for a logs file plans only `logs`; --ephemeral records nothing.
     write(landing_dir, "logs/late.parquet", logs_table(2))
+    assert cli("ingest", env=env).returncode == 0
+    write(landing_dir, "logs/later.parquet", logs_table(3))
     assert cli("ingest", "--ephemeral", env=env).returncode == 0
-    assert counts(db)["logs"] == expected["logs"] + 2
+    assert counts(db)["logs"] == expected["logs"] + 5
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        [first] = instance.get_run_records(dg.RunsFilter(job_name="ingest_job"))
+        first, logs_only = sorted(instance.get_run_records(dg.RunsFilter(job_name="ingest_job")),
+                                  key=lambda r: r.create_timestamp)
         assert first.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        planned = instance.get_records_for_run(
+            logs_only.dagster_run.run_id,
+            of_type={dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                     dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}).records
+        keys = [r.event_log_entry.dagster_event.event_specific_data.asset_key for r in planned]
+        assert keys == [dg.AssetKey("logs")] * 3  # the asset and its two run-time checks
         [traces] = [e.asset_materialization for e in instance.get_records_for_run(
             first.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
             if e.asset_materialization.asset_key == dg.AssetKey("traces")]

@@ -30,6 +30,7 @@ from observatory_storage.defs.assets import (
     RAW,
     RAW_DRIFT_CHECKS,
     RAW_SPECS,
+    check_keys_for,
     ingest_check_specs,
 )
 from observatory_storage.defs.resources import StorageResource
@@ -307,8 +308,13 @@ def execute_ingest(
     tags: Optional[dict[str, str]] = None,  # noqa: UP045
     log_level: str = "WARNING",
     ephemeral: bool = False,
+    assets: Optional[list[str]] = None,  # noqa: UP045
 ):
     """Run ``ingest_job`` in this process; returns (report or None, Dagster result).
+
+    ``assets``: the datasets with files to load, when known (as the sensor's asset
+    selection): the run then plans only those assets and their checks, so the catalog does
+    not show the others' checks as skipped.
 
     The run is recorded in the instance the UI reads (:func:`cli_instance`: DAGSTER_HOME,
     else the project-local home ``dev`` uses) unless ``ephemeral``. Dagster's console
@@ -321,7 +327,7 @@ def execute_ingest(
     owned = instance is None
     instance = instance or cli_instance(ephemeral=ephemeral)
     try:
-        result = in_process_job(ingest_job.name).execute_in_process(
+        result = _job_for(assets).execute_in_process(
             run_config={
                 **run_config_for(keys, datasets),
                 "loggers": {"console": {"config": {"log_level": log_level}}},
@@ -340,6 +346,17 @@ def execute_ingest(
     if report is None and result.success:
         report = IngestReport()
     return report, result
+
+
+def _job_for(assets) -> dg.JobDefinition:
+    job = in_process_job(ingest_job.name)
+    chosen = set(assets or ())
+    if not chosen or not chosen <= set(RAW) or chosen == set(RAW):
+        return job  # every dataset (also when a file may fill several: OTLP)
+    return job.get_subset(
+        asset_selection={dg.AssetKey(name) for name in chosen},
+        asset_check_selection=set(check_keys_for(sorted(chosen))),
+    )
 
 
 @functools.cache

@@ -38,12 +38,16 @@ def run_ingest(
     from observatory_storage.ingest.loader import pending_objects
 
     with connect(settings) as conn:
-        if not pending_objects(settings, conn, datasets=datasets):
-            return IngestReport()  # nothing to load: no Dagster run (nor its start-up cost)
+        pending = pending_objects(settings, conn, datasets=datasets)
+    if not pending:
+        return IngestReport()  # nothing to load: no Dagster run (nor its start-up cost)
     from observatory_storage.defs.ingest import execute_ingest, first_failure
 
     report, result = execute_ingest(
-        settings, datasets=list(datasets) if datasets else None, ephemeral=ephemeral
+        settings,
+        datasets=list(datasets) if datasets else None,
+        ephemeral=ephemeral,
+        assets=sorted({obj.dataset for obj in pending}),
     )
     if report is not None:
         return report
