@@ -104,20 +104,29 @@ def ingest_files(
 
 
 def _materializations(context, settings: Settings, report, selected: set[str]):
-    """One materialization (with its checks) per dataset this run loaded files for."""
+    """One materialization (with its checks) per dataset this run loaded files into.
+
+    Loaded = in this attempt's report, or in the ledger under this run id (an earlier
+    attempt of the same run, before a retry, may have committed files that this attempt
+    then skipped). A dataset with only quarantined files gets its quarantine check but no
+    materialization: nothing was loaded, so its freshness must not be reset.
+    """
     from observatory_storage.db.connection import connect
+    from observatory_storage.ingest.summary import DatasetSummary
     from observatory_storage.maintenance import checks
 
-    touched = [
-        name for name, summary in report.datasets.items()
-        if name in RAW and (summary.loaded or summary.quarantined)
-    ]
-    if not touched:
+    if not report.files:  # (a retried attempt lists its predecessor's files as skipped)
         return
+    summaries = report.datasets
+    candidates = sorted((set(summaries) | selected) & set(RAW))
     with connect(settings, autocommit=True) as conn:
-        for name in touched:
-            summary = report.datasets[name]
+        for name in candidates:
+            summary = summaries.get(name, DatasetSummary(name))
             span = checks.run_span(conn, settings, name, context.run_id)
+            if not (summary.loaded or span.files):
+                if summary.quarantined and name in selected:
+                    yield quarantine_result(name, report)
+                continue
             count = checks.row_count(conn, settings, name)
             consistency = checks.consistency(conn, settings, name, context.run_id)
             metadata = dataset_metadata(summary, span, count)
@@ -141,9 +150,9 @@ def _materializations(context, settings: Settings, report, selected: set[str]):
 
 def dataset_metadata(summary, span, count) -> dict:
     """A dataset's materialization metadata: numbers Dagster plots over time."""
-    metadata: dict = {
-        "rows_loaded": dg.MetadataValue.int(summary.rows),
-        "files_loaded": dg.MetadataValue.int(summary.loaded),
+    metadata: dict = {  # max(): the ledger also counts an earlier attempt's commits
+        "rows_loaded": dg.MetadataValue.int(max(summary.rows, span.rows)),
+        "files_loaded": dg.MetadataValue.int(max(summary.loaded, span.files)),
         "files_quarantined": dg.MetadataValue.int(summary.quarantined),
         "files_skipped": dg.MetadataValue.int(summary.skipped),
         "bytes": dg.MetadataValue.int(summary.bytes),

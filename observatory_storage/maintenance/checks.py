@@ -26,6 +26,7 @@ from observatory_storage.settings import Settings
 EXACT_COUNT_MAX_BYTES = 64 << 20  # count(*) below this size: a few ms, and always right
 CLOSURE_MAX_ROUNDS = 8  # widening rounds of the consistency window (see consistency())
 CONSISTENCY_MAX_WINDOW = timedelta(days=2)  # wider: counted no more (cost), reported as such
+RUN_LOOKBACK = timedelta(days=1)  # a run's own ledger rows were loaded at most this long ago
 
 _FORMAT_TYPES = {"timestamptz": "timestamp with time zone"}
 
@@ -95,13 +96,18 @@ class RunSpan:
 
 
 def run_span(conn: psycopg.Connection, settings: Settings, dataset: str, run_id: str) -> RunSpan:
-    """Files, rows and event-time range the ledger holds for ``run_id``'s loads of ``dataset``."""
+    """Files, rows and event-time range the ledger holds for ``run_id``'s loads of ``dataset``.
+
+    Only rows loaded within RUN_LOOKBACK are read (the ledger's (dataset, status, loaded_at)
+    index): a run's own files were loaded while it ran.
+    """
     files, rows, lo, hi = conn.execute(
         sql.SQL(
             "SELECT count(*), coalesce(sum(row_count), 0), min(min_time), max(max_time) "
-            "FROM {} WHERE run_id = %s AND dataset = %s AND status = 'loaded'"
+            "FROM {} WHERE dataset = %s AND status = 'loaded' "
+            "AND loaded_at >= now() - make_interval(secs => %s) AND run_id = %s"
         ).format(_qualified(settings, "ingest_files")),
-        (run_id, dataset),
+        (dataset, RUN_LOOKBACK.total_seconds(), run_id),
     ).fetchone()
     return RunSpan(int(files), int(rows), lo, hi)
 

@@ -137,3 +137,15 @@ def test_run_ingest_is_the_job_in_process(settings, db, landing_dir):
     assert report.count("loaded") == 4 and report.count("quarantined") == 1
     assert counts(db) == expected
     assert run_ingest(settings).count("loaded") == 0
+
+
+def test_a_run_of_only_broken_files_warns_without_materializing(env_settings, db, landing_dir):
+    """Nothing loaded: no materialization (freshness is not reset), the quarantine check warns."""
+    write_broken(landing_dir, "logs/bad.arrow")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = ingest_job.execute_in_process(instance=instance)
+    assert result.success
+    assert materialized(result) == {}
+    assert checks(result) == {("logs", "quarantined_files"): False}
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
