@@ -111,7 +111,7 @@ class DemoResult:
         if self.dagster_home:
             out += [
                 "",
-                f"Dagster  run and materializations recorded in {self.dagster_home}; see them with",
+                f"Dagster   run and materializations recorded in {self.dagster_home}; see them with",
                 "          `observatory-storage dev` at "
                 f"http://127.0.0.1:3000/runs/{self.run_id} (assets: /assets)",
             ]

@@ -96,6 +96,7 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     result = json.loads(done.stdout)
     ingest = result["ingest"]
     assert ingest["ok"]
+    assert result["dagster_home"] == os.environ["DAGSTER_HOME"]  # the run is recorded there
     assert ingest["datasets"]["traces"]["loaded"] == 6  # 4 Parquet + Arrow file + stream
     assert ingest["datasets"]["traces"]["quarantined"] == 1
     assert {p["status"] for p in ingest["problems"]} == {"quarantined"}
