@@ -7,12 +7,14 @@ instead of one per step keeps a burst of ingest runs cheap on small machines.
 
 import dagster as dg
 
-from observatory_storage.defs import ingest, maintenance, resources, schedules, sensors
+from observatory_storage.defs import assets, ingest, maintenance, resources, schedules, sensors
 
 defs = dg.Definitions(
-    jobs=[*ingest.JOBS, *maintenance.JOBS],
+    assets=[ingest.ingest_files, *maintenance.ASSETS],
+    asset_checks=assets.ASSET_CHECKS,
+    jobs=[*ingest.JOBS, *maintenance.JOBS, *assets.JOBS],
     sensors=[*sensors.SENSORS, *ingest.SENSORS, *maintenance.SENSORS],
-    schedules=[*schedules.SCHEDULES, *maintenance.SCHEDULES],
+    schedules=[*schedules.SCHEDULES, *maintenance.SCHEDULES, *assets.SCHEDULES],
     resources=resources.RESOURCES,
     executor=dg.in_process_executor,
 )

@@ -90,6 +90,7 @@ class DemoResult:
     seconds: float
     report: object  # IngestReport
     queries: list[QueryResult] = field(default_factory=list)
+    dagster_home: str | None = None  # where the run is recorded (None: --ephemeral)
 
     def as_dict(self) -> dict:
         return {
@@ -98,6 +99,7 @@ class DemoResult:
             "backend": self.backend,
             "landing": self.landing,
             "run_id": self.run_id,
+            "dagster_home": self.dagster_home,
             "seconds": round(self.seconds, 2),
             "ingest": self.report.as_dict(),
             "queries": [q.as_dict() for q in self.queries],
@@ -116,12 +118,20 @@ class DemoResult:
         ]
         for query in self.queries:
             out += ["", query.title, format_rows(query.columns, query.rows)]
+        if self.dagster_home:
+            out += [
+                "",
+                f"Dagster   run and materializations recorded in {self.dagster_home}; see them with",
+                "          `observatory-storage dev` at "
+                f"http://127.0.0.1:3000/runs/{self.run_id} (assets: /assets)",
+            ]
         out += ["", f"done in {self.seconds:.1f} s"]
         return "\n".join(out)
 
 
 def run_demo(settings: Settings, *, landing: Path | None = None,
-             keep_running: bool = False, log_level: str = "WARNING") -> DemoResult:
+             keep_running: bool = False, log_level: str = "WARNING",
+             ephemeral: bool = False) -> DemoResult:
     """Run the demo; raises DatabaseUnavailable or DemoFailed."""
     from observatory_storage.db import embedded
 
@@ -135,19 +145,19 @@ def run_demo(settings: Settings, *, landing: Path | None = None,
         settings = settings.model_copy(update={"database_url": url})
         database = f"embedded PostgreSQL in {_shown(settings.embedded_pg_dir)}"
     try:
-        return _demo(settings, database, landing, started, log_level)
+        return _demo(settings, database, landing, started, log_level, ephemeral)
     finally:
         if stop_embedded:
             embedded.stop(settings.embedded_pg_dir)
 
 
 def _demo(settings: Settings, database: str, landing: Path | None, started: float,
-          log_level: str) -> DemoResult:
+          log_level: str, ephemeral: bool = False) -> DemoResult:
     from psycopg import sql
 
     from observatory_storage.db.backend import detect
     from observatory_storage.db.connection import connect
-    from observatory_storage.defs.ingest import execute_ingest, first_failure
+    from observatory_storage.defs.ingest import execute_ingest, first_failure, recorded_home
     from observatory_storage.maintenance.migrate import migrate
 
     folder = _prepare_landing(landing)
@@ -160,7 +170,7 @@ def _demo(settings: Settings, database: str, landing: Path | None, started: floa
     write_sample_files(settings)
 
     report, result = execute_ingest(settings, tags={"observatory/trigger": "demo"},
-                                    log_level=log_level)
+                                    log_level=log_level, ephemeral=ephemeral)
     if report is None or not result.success:
         message = first_failure(result)[0] if report is None else report.format_table()
         raise DemoFailed(f"the ingest run failed: {message}")
@@ -181,6 +191,7 @@ def _demo(settings: Settings, database: str, landing: Path | None, started: floa
         seconds=time.perf_counter() - started,
         report=report,
         queries=queries,
+        dagster_home=None if ephemeral else _shown(recorded_home()),
     )
 
 

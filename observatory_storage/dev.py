@@ -25,10 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from dotenv import dotenv_values
 
 from observatory_storage.settings import PROJECT_ROOT, Settings
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".cache" / "dagster_home"
+# `dagster dev` itself warns that it is superseded by `dg dev` (a separate CLI package we
+# do not install): a warning about the command, not about our definitions.
+_DEV_SUPERSEDED = "ignore:Function `dev_command` is superseded:Warning"
 _RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE)
 
 
@@ -63,10 +67,10 @@ class Supervisor:
         self.children: list[Child] = []
         self.stopping = threading.Event()
 
-    def start(self, name: str, argv: list[str]) -> Child:
+    def start(self, name: str, argv: list[str], *, cwd: Path | None = None) -> Child:
         process = subprocess.Popen(
             argv,
-            cwd=self.cwd,
+            cwd=cwd or self.cwd,
             env=self.env,
             start_new_session=True,  # own process group: killpg reaches its whole tree
             preexec_fn=_default_signal_dispositions,  # noqa: PLW1509 - no threads yet
@@ -216,6 +220,10 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
     # Children run where the user ran us (.env and a relative LANDING_URL resolve alike),
     # and get the landing as an absolute path so that every process watches one folder.
     env["LANDING_URL"] = _absolute_landing(settings.landing_url)
+    # Dagster's processes run from DAGSTER_HOME (see below): hand them this folder's .env.
+    for key, value in dotenv_values(Path.cwd() / ".env").items():
+        if value is not None:
+            env.setdefault(key, value)
     supervisor = Supervisor(env=env, cwd=Path.cwd(), out=out)
     previous = {s: signal.signal(s, supervisor.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -229,8 +237,11 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
         env.setdefault("PYTHONUNBUFFERED", "1")
         supervisor.start(
             "dagster dev",
-            [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-             "-h", options.host, "-p", str(options.port)],
+            [sys.executable, "-W", _DEV_SUPERSEDED, "-m", "dagster", "dev",
+             "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", options.host, "-p", str(options.port)],
+            # From DAGSTER_HOME: `dagster dev` warns that a dagster.yaml in its working folder
+            # "will not be used", which is misleading (ours is copied into DAGSTER_HOME).
+            cwd=home,
         )
         if options.serve and serve_available():
             supervisor.start("serve", _cli_argv("serve"))

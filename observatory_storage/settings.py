@@ -136,6 +136,19 @@ class Settings(BaseSettings):
         "5 or more can skip a loop (ticks a multiple of ~5 s apart).",
     )
 
+    # --- Dagster assets -------------------------------------------------------------
+    freshness_warn_minutes: int = Field(
+        60, ge=1, description="A raw table (traces, metrics, logs) not loaded for this long "
+        "is WARN in Dagster's freshness.",
+    )
+    freshness_fail_minutes: int = Field(
+        240, ge=1, description="A raw table not loaded for this long FAILs its freshness policy.",
+    )
+    asset_checks_cron: str = Field(
+        "35 * * * *", description="Schedule (UTC cron) of the asset_checks job: schema drift of "
+        "every table and rollups against raw.",
+    )
+
     # --- service --------------------------------------------------------------------
     health_host: str = Field("127.0.0.1", description="Address the health/metrics service binds to.")
     health_port: int = Field(8080, ge=1, le=65535, description="Port of /health.")
@@ -227,6 +240,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _pool_sizes(self) -> Settings:
+        if self.freshness_warn_minutes > self.freshness_fail_minutes:
+            raise ValueError("FRESHNESS_WARN_MINUTES must not exceed FRESHNESS_FAIL_MINUTES")
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError(f"DB_POOL_MIN_SIZE={self.db_pool_min_size} must not exceed "
                              f"DB_POOL_MAX_SIZE={self.db_pool_max_size}")

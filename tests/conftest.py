@@ -29,6 +29,23 @@ BACKENDS = ("timescaledb", "postgres")
 TEMPLATE = os.environ.get("OBS_TEST_TEMPLATE", "obs_test_template")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_dagster_home(tmp_path_factory) -> Iterator[Path]:
+    """Runs that in-process callers and CLI children record (they use DAGSTER_HOME, else the
+    project's own .cache/dagster_home) go to a throw-away home for the session."""
+    import shutil
+
+    previous = os.environ.get("DAGSTER_HOME")
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("DAGSTER_HOME", None)
+    else:
+        os.environ["DAGSTER_HOME"] = previous
+
+
 def _admin(url: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True, connect_timeout=10)
 

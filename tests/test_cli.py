@@ -4,11 +4,12 @@ import json
 import os
 import subprocess
 
+import dagster as dg
 import pytest
 
 from observatory_storage.db import embedded
 from observatory_storage.settings import PROJECT_ROOT
-from tests.defs.files import write_broken, write_sample
+from tests.defs.files import logs_table, write, write_broken, write_sample
 from tests.process_utils import VENV_BIN, embedded_pgdata
 
 CLI = str(VENV_BIN / "observatory-storage")
@@ -17,7 +18,7 @@ EXIT_DATABASE = 3
 
 def cli(*args, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "LANDING_URL", "DAGSTER_HOME", "EMBEDDED_PG_DIR")}
+            if k not in ("DATABASE_URL", "LANDING_URL", "EMBEDDED_PG_DIR")}  # DAGSTER_HOME: the test one
     return subprocess.run([CLI, *args], env=base | env, cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -29,10 +30,14 @@ def counts(db, schema: str = "public") -> dict[str, int]:
     }
 
 
-def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, landing_dir, db):
+def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, landing_dir, db,
+                                                            tmp_path):
     expected = write_sample(landing_dir, traces_files=2, rows=7)
     write_broken(landing_dir)
-    env = {"DATABASE_URL": database_url, "LANDING_URL": str(landing_dir)}
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {"DATABASE_URL": database_url, "LANDING_URL": str(landing_dir),
+           "DAGSTER_HOME": str(home)}
 
     done = cli("ingest", "--json", env=env)
     assert done.returncode == 0, done.stderr
@@ -51,6 +56,30 @@ def test_ingest_loads_everything_once_and_reports_per_dataset(database_url, land
     assert "no files to ingest" in again.stdout
     assert "0 file(s) to load" in again.stderr  # --verbose: the run's log at LOG_LEVEL (INFO)
     assert counts(db) == expected  # nothing twice
+
+    # The runs are in DAGSTER_HOME's instance (what the UI reads), with a materialization per
+    # dataset loaded; the second ingest found nothing pending and started no run; a run
+    # for a logs file plans only `logs`; --ephemeral records nothing.
+    write(landing_dir, "logs/late.parquet", logs_table(2))
+    assert cli("ingest", env=env).returncode == 0
+    write(landing_dir, "logs/later.parquet", logs_table(3))
+    assert cli("ingest", "--ephemeral", env=env).returncode == 0
+    assert counts(db)["logs"] == expected["logs"] + 5
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        first, logs_only = sorted(instance.get_run_records(dg.RunsFilter(job_name="ingest_job")),
+                                  key=lambda r: r.create_timestamp)
+        assert first.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        planned = instance.get_records_for_run(
+            logs_only.dagster_run.run_id,
+            of_type={dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                     dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}).records
+        keys = [r.event_log_entry.dagster_event.event_specific_data.asset_key for r in planned]
+        assert keys == [dg.AssetKey("logs")] * 3  # the asset and its two run-time checks
+        [traces] = [e.asset_materialization for e in instance.get_records_for_run(
+            first.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+            if e.asset_materialization.asset_key == dg.AssetKey("traces")]
+        assert traces.metadata["rows_loaded"].value == expected["traces"]
+        assert traces.metadata["files_quarantined"].value == 1
 
 
 def test_ingest_with_an_unreachable_database_exits_3_without_the_password(landing_dir):
@@ -75,6 +104,7 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     assert result["schema"] == "observatory_demo"
     ingest = result["ingest"]
     assert ingest["ok"]
+    assert result["dagster_home"] == os.environ["DAGSTER_HOME"]  # the run is recorded there
     assert ingest["datasets"]["traces"]["loaded"] == 6  # 4 Parquet + Arrow file + stream
     assert ingest["datasets"]["traces"]["quarantined"] == 1
     assert {p["status"] for p in ingest["problems"]} == {"quarantined"}

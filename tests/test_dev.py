@@ -68,6 +68,11 @@ def run_and_stop(tmp_path, env, ports, signum) -> set[int]:
         pids |= {proc.pid}
     text = log.read_text()
     assert "[dev] stopped" in text
+    # no noise from our own setup: dagster.yaml is used (from DAGSTER_HOME), no warnings
+    # about superseded, beta or preview APIs
+    assert "will not be used" not in text
+    for noise in ("SupersessionWarning", "BetaWarning", "PreviewWarning", "DeprecationWarning"):
+        assert noise not in text, noise
     assert "did not stop" not in text  # stopped by SIGTERM, not by the SIGKILL fallback
     return pids
 

@@ -1,4 +1,5 @@
-"""The real Dagster webserver loads workspace.yaml and lists every job, sensor and schedule."""
+"""The real Dagster webserver loads workspace.yaml and lists every job, sensor and schedule,
+and the five table assets with their lineage, kinds, freshness policy and checks."""
 
 import json
 import os
@@ -31,6 +32,24 @@ LOCATIONS_QUERY = """
         }
       }
     }
+  }
+}
+"""
+
+
+ASSETS_QUERY = """
+{
+  assetNodes {
+    assetKey { path }
+    dependencyKeys { path }
+    groupName
+    kinds
+    jobNames
+    metadataEntries { label }
+    internalFreshnessPolicy {
+      ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds }
+    }
+    assetChecksOrError { ... on AssetChecks { checks { name } } }
   }
 }
 """
@@ -79,6 +98,10 @@ def test_webserver_serves_the_code_location_with_every_definition(tmp_path):
                 break
             assert time.monotonic() < deadline, entries
             time.sleep(1)
+        nodes = {
+            "/".join(node["assetKey"]["path"]): node
+            for node in graphql(base, ASSETS_QUERY)["assetNodes"]
+        }
 
     [entry] = entries
     assert entry["name"] == "observatory_storage"
@@ -90,3 +113,23 @@ def test_webserver_serves_the_code_location_with_every_definition(tmp_path):
         assert names <= served[kind], (kind, names - served[kind])
     assert "ingest_job" in served["jobs"]
     assert "landing_sensor" in served["sensors"]
+
+    assert set(nodes) == {"traces", "metrics", "logs", "traces_hourly", "metrics_hourly"}
+    deps = {name: {"/".join(k["path"]) for k in n["dependencyKeys"]} for name, n in nodes.items()}
+    assert deps == {"traces": set(), "metrics": set(), "logs": set(),
+                    "traces_hourly": {"traces"}, "metrics_hourly": {"metrics"}}
+    checks = {name: {c["name"] for c in n["assetChecksOrError"]["checks"]}
+              for name, n in nodes.items()}
+    for raw in ("traces", "metrics", "logs"):
+        assert checks[raw] == {"quarantined_files", "loaded_rows_stored", "columns_match_contract"}
+        assert "ingest_job" in nodes[raw]["jobNames"]
+        policy = nodes[raw]["internalFreshnessPolicy"]
+        assert policy == {"failWindowSeconds": 240 * 60, "warnWindowSeconds": 60 * 60}
+    for hourly in ("traces_hourly", "metrics_hourly"):
+        assert checks[hourly] == {"hourly_matches_raw", "columns_match_contract"}
+        assert "rollups" in nodes[hourly]["jobNames"]
+    for node in nodes.values():
+        assert node["groupName"] == "observatory"
+        assert set(node["kinds"]) == {"postgres", "timescaledb"}
+        labels = {e["label"] for e in node["metadataEntries"]}
+        assert {"dagster/table_name", "dagster/column_schema"} <= labels

@@ -105,6 +105,13 @@ def stop_embedded_when_done(ctx) -> None:
 
     ctx.call_on_close(close)
 
+EPHEMERAL = typer.Option(
+    False,
+    "--ephemeral",
+    help="Do not record the Dagster run (default: in DAGSTER_HOME, else .cache/dagster_home, "
+    "which `dev`'s UI shows).",
+)
+
 
 def settings_or_exit(**overrides) -> Settings:
     try:

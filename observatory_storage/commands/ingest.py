@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from observatory_storage.commands.common import (
+    EPHEMERAL,
     EXIT_ATTENTION,
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -37,6 +38,7 @@ def ingest_command(
         help="Exit 4 when a file was quarantined or lies in no dataset folder (scripts, CI).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+    ephemeral: bool = EPHEMERAL,
 ) -> None:
     """Load every pending landing file once, in this process, and print a summary.
 
@@ -44,6 +46,9 @@ def ingest_command(
     vanished while it was read or came back with other content, or the run failed; 2 bad
     arguments or configuration; 3 database unreachable; 4 with --strict only: at least one
     file was quarantined or lies in no dataset folder.
+
+    The run is recorded in DAGSTER_HOME (else the project-local home `dev` uses), so it
+    shows in the Dagster UI's Runs and the assets' materializations; --ephemeral does not.
 
     Files in no dataset folder (e.g. landing/foo/x.parquet) are never loaded: the summary
     names them.
@@ -57,7 +62,8 @@ def ingest_command(
     with clean_errors(settings):
         try:
             report = run_ingest(settings, datasets=[dataset] if dataset else None,
-                                log_level=settings.log_level if verbose else "CRITICAL")
+                                log_level=settings.log_level if verbose else "CRITICAL",
+                                ephemeral=ephemeral)
         except DatabaseUnavailable:
             raise
         except RuntimeError as exc:  # landing unreadable, or the run failed

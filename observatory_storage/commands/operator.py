@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from observatory_storage.commands.common import (
+    EPHEMERAL,
     EXIT_FAILED,
     VERBOSE_HELP,
     clean_errors,
@@ -27,6 +28,7 @@ def demo_command(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+    ephemeral: bool = EPHEMERAL,
 ) -> None:
     """Main job: sample files -> Dagster ingest_job -> database, then example queries.
 
@@ -41,7 +43,8 @@ def demo_command(
     with clean_errors(settings):
         try:
             result = run_demo(settings, landing=landing, keep_running=keep_running,
-                              log_level=settings.log_level if verbose else "CRITICAL")
+                              log_level=settings.log_level if verbose else "CRITICAL",
+                              ephemeral=ephemeral)
         except DemoFailed as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_FAILED) from None

@@ -1,20 +1,38 @@
-"""``ingest_job``: load landing files into their tables, exactly once.
+"""``ingest_job``: load landing files into their tables, exactly once, as asset materializations.
 
-One op, ``ingest_files``, in pool ``observatory_copy`` (dagster.yaml limits how many run at
-once). It loads either the keys the sensor chose (re-stat'ed here, since a file may have
-changed or vanished since the tick) or, with no keys, every pending file: that is what
-``observatory-storage ingest`` and ``dagster job launch -j ingest_job`` do.
+``ingest_files`` is a multi-asset over ``traces``, ``metrics`` and ``logs`` (specs in
+``defs/assets.py``), subsettable by dataset, in pool ``observatory_copy`` (dagster.yaml
+limits how many run at once). It loads either the keys the sensor chose (re-stat'ed here,
+since a file may have changed or vanished since the tick) or, with no keys, every pending
+file: that is what ``observatory-storage ingest`` and ``dagster job launch -j ingest_job`` do.
+
+Each dataset the run actually loaded files for is materialized, with the run's numbers as
+metadata (rows, files, bytes, rows/s, event-time range, ``dagster/row_count``) and the
+results of its two run-time checks (quarantined files, loaded-vs-stored). The outputs are
+optional: a run touching only traces materializes only ``traces``. A run that loads a
+dataset outside its asset selection (an OTLP file carrying several signals) records an
+``AssetMaterialization`` event for it instead, so the catalog follows what was loaded.
 
 Transient database errors are retried by :data:`DB_RETRY_POLICY`; quarantined files are a
 success with metadata; the run fails only when a file could not be settled (it vanished
 mid-read or a loaded key reappeared with other content) or on a real error.
 """
 
+import functools
 from typing import Optional
 
 import dagster as dg
 from pydantic import Field
 
+from observatory_storage.defs.assets import (
+    CONSISTENCY_CHECK,
+    QUARANTINED_CHECK,
+    RAW,
+    RAW_DRIFT_CHECKS,
+    RAW_SPECS,
+    check_keys_for,
+    ingest_check_specs,
+)
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import DB_RETRY_POLICY, describe, transient_errors_retried
 from observatory_storage.ingest.summary import SETTLED
@@ -42,20 +60,25 @@ def run_config_for(keys: list[str] | None = None, datasets: list[str] | None = N
     }
 
 
-@dg.op(
+@dg.multi_asset(
     name=INGEST_OP,
+    specs=RAW_SPECS,
+    check_specs=ingest_check_specs(),
+    can_subset=True,
     pool=COPY_POOL,
     retry_policy=DB_RETRY_POLICY,
-    tags={"kind": "postgres"},
-    out=dg.Out(dg.Nothing),
+    description="Binary-COPY landing files into their dataset tables, exactly once.",
 )
 def ingest_files(
-    context: dg.OpExecutionContext, config: IngestFilesConfig, storage: StorageResource
-) -> dg.Output:
+    context: dg.AssetExecutionContext, config: IngestFilesConfig, storage: StorageResource
+):
     """Binary-COPY landing files into their dataset tables; ledger rows make it exactly once."""
     from observatory_storage.ingest.loader import load_objects
 
     settings = storage.settings()
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if not config.datasets and selected != set(RAW):  # a subset run: only its datasets
+        config = IngestFilesConfig(keys=config.keys, datasets=sorted(selected))
     with transient_errors_retried(settings):  # covers the whole body: only DB blips retry
         objects, missing = _select(settings, config)
         context.log.info(f"{len(objects)} file(s) to load from {settings.landing_url}")
@@ -69,15 +92,120 @@ def ingest_files(
             sink.append(report)
         metadata = report_metadata(report)
         _tag_run(context, report)
-    unsettled = [f for f in report.files if f.status not in SETTLED]
-    if unsettled:
-        raise dg.Failure(
-            description=f"{len(unsettled)} file(s) could not be settled: "
-            + "; ".join(f"{f.key}: {f.status} ({f.error or 'no detail'})" for f in unsettled[:5]),
-            metadata=metadata,
-            allow_retries=False,
-        )
-    return dg.Output(None, metadata=metadata)
+        unsettled = [f for f in report.files if f.status not in SETTLED]
+        if unsettled:
+            raise dg.Failure(
+                description=f"{len(unsettled)} file(s) could not be settled: "
+                + "; ".join(
+                    f"{f.key}: {f.status} ({f.error or 'no detail'})" for f in unsettled[:5]
+                ),
+                metadata=metadata,
+                allow_retries=False,
+            )
+        yield from _materializations(context, settings, report, selected)
+
+
+def _materializations(context, settings: Settings, report, selected: set[str]):
+    """One materialization (with its checks) per dataset this run loaded files into.
+
+    Loaded = in this attempt's report, or in the ledger under this run id (an earlier
+    attempt of the same run, before a retry, may have committed files that this attempt
+    then skipped). A dataset with only quarantined files gets its quarantine check but no
+    materialization: nothing was loaded, so its freshness must not be reset.
+    """
+    from observatory_storage.db.connection import connect
+    from observatory_storage.ingest.summary import DatasetSummary
+    from observatory_storage.maintenance import checks
+
+    if not report.files:  # (a retried attempt lists its predecessor's files as skipped)
+        return
+    summaries = report.datasets
+    candidates = sorted((set(summaries) | selected) & set(RAW))
+    with connect(settings, autocommit=True) as conn:
+        for name in candidates:
+            summary = summaries.get(name, DatasetSummary(name))
+            span = checks.run_span(conn, settings, name, context.run_id)
+            if not (summary.loaded or span.files):
+                if summary.quarantined and name in selected:
+                    yield quarantine_result(name, report)
+                continue
+            count = checks.row_count(conn, settings, name)
+            consistency = checks.consistency(conn, settings, name, context.run_id)
+            metadata = dataset_metadata(summary, span, count)
+            problems = [
+                f for f in report.files if f.dataset == name and f.status not in ("loaded", "skipped")
+            ]
+            if problems:
+                metadata["problems"] = dg.MetadataValue.md(_problems_table(problems))
+            if name not in selected:  # loaded although not selected (an OTLP file)
+                context.log_event(dg.AssetMaterialization(asset_key=name, metadata=metadata))
+                continue
+            yield dg.MaterializeResult(
+                asset_key=name,
+                metadata=metadata,
+                check_results=[
+                    quarantine_result(name, report),
+                    consistency_result(consistency),
+                ],
+            )
+
+
+def dataset_metadata(summary, span, count) -> dict:
+    """A dataset's materialization metadata: numbers Dagster plots over time."""
+    metadata: dict = {  # max(): the ledger also counts an earlier attempt's commits
+        "rows_loaded": dg.MetadataValue.int(max(summary.rows, span.rows)),
+        "files_loaded": dg.MetadataValue.int(max(summary.loaded, span.files)),
+        "files_quarantined": dg.MetadataValue.int(summary.quarantined),
+        "files_skipped": dg.MetadataValue.int(summary.skipped),
+        "bytes": dg.MetadataValue.int(summary.bytes),
+        "rows_per_second": dg.MetadataValue.float(round(summary.rows_per_second, 1)),
+        "dagster/row_count": dg.MetadataValue.int(count.rows),
+        "row_count_exact": dg.MetadataValue.bool(count.exact),
+    }
+    if summary.duplicates:
+        metadata["duplicates_skipped"] = dg.MetadataValue.int(summary.duplicates)
+    if span.min_time is not None and span.max_time is not None:
+        metadata["event_time_min"] = dg.MetadataValue.timestamp(span.min_time)
+        metadata["event_time_max"] = dg.MetadataValue.timestamp(span.max_time)
+    return metadata
+
+
+def quarantine_result(dataset: str, report) -> dg.AssetCheckResult:
+    bad = [f for f in report.files if f.dataset == dataset and f.status == "quarantined"]
+    return dg.AssetCheckResult(
+        asset_key=dataset,
+        check_name=QUARANTINED_CHECK,
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(bad)} file(s) quarantined; fix and `observatory-storage replay` them"
+            if bad else "no file quarantined"
+        ),
+        metadata={
+            "quarantined": dg.MetadataValue.int(len(bad)),
+            **({"files": dg.MetadataValue.md(_problems_table(bad))} if bad else {}),
+        },
+    )
+
+
+def consistency_result(found) -> dg.AssetCheckResult:
+    metadata: dict = {
+        "checked": found.checked,
+        "files": dg.MetadataValue.int(found.files),
+        "rows_expected": dg.MetadataValue.int(found.expected),
+        "rows_stored": dg.MetadataValue.int(found.stored),
+    }
+    if found.window_start is not None and found.window_end is not None:
+        metadata["window_start"] = dg.MetadataValue.timestamp(found.window_start)
+        metadata["window_end"] = dg.MetadataValue.timestamp(found.window_end)
+    return dg.AssetCheckResult(
+        asset_key=found.dataset,
+        check_name=CONSISTENCY_CHECK,
+        passed=found.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=found.reason,
+        metadata=metadata,
+    )
 
 
 def _select(settings: Settings, config: IngestFilesConfig):
@@ -169,12 +297,13 @@ def _tag_run(context: dg.OpExecutionContext, report) -> None:
         context.log.warning(f"could not tag run: {describe(exc)}")
 
 
-@dg.job(
+# Drift checks read the whole catalog: they run on their own schedule, not with every load.
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.assets(*RAW) - dg.AssetSelection.checks(*RAW_DRIFT_CHECKS),
     description="Load landing files (Parquet / Arrow IPC) into TimescaleDB, exactly once.",
     tags={"observatory/area": "ingest"},
 )
-def ingest_job():
-    ingest_files()
 
 
 class PinnedStorage:
@@ -201,20 +330,27 @@ def execute_ingest(
     instance: Optional[dg.DagsterInstance] = None,  # noqa: UP045
     tags: Optional[dict[str, str]] = None,  # noqa: UP045
     log_level: str = "WARNING",
+    ephemeral: bool = False,
+    assets: Optional[list[str]] = None,  # noqa: UP045
 ):
     """Run ``ingest_job`` in this process; returns (report or None, Dagster result).
 
-    The run is recorded in DAGSTER_HOME's instance when that is set (so it shows in the
-    UI), else in a throw-away ephemeral instance. Dagster's console logger prints from
-    ``log_level`` up (WARNING: quarantined files and failures, not every step event).
+    ``assets``: the datasets with files to load, when known (as the sensor's asset
+    selection): the run then plans only those assets and their checks, so the catalog does
+    not show the others' checks as skipped.
+
+    The run is recorded in the instance the UI reads (:func:`cli_instance`: DAGSTER_HOME,
+    else the project-local home ``dev`` uses) unless ``ephemeral``. Dagster's console
+    logger prints from ``log_level`` up (WARNING: quarantined files and failures, not every
+    step event).
     """
     from observatory_storage.ingest.summary import IngestReport
 
     storage = PinnedStorage(settings)
     owned = instance is None
-    instance = instance or _instance_for_cli()
+    instance = instance or cli_instance(ephemeral=ephemeral)
     try:
-        result = ingest_job.execute_in_process(
+        result = _job_for(assets).execute_in_process(
             run_config={
                 **run_config_for(keys, datasets),
                 "loggers": {"console": {"config": {"log_level": log_level}}},
@@ -233,6 +369,25 @@ def execute_ingest(
     if report is None and result.success:
         report = IngestReport()
     return report, result
+
+
+def _job_for(assets) -> dg.JobDefinition:
+    job = in_process_job(ingest_job.name)
+    chosen = set(assets or ())
+    if not chosen or not chosen <= set(RAW) or chosen == set(RAW):
+        return job  # every dataset (also when a file may fill several: OTLP)
+    return job.get_subset(
+        asset_selection={dg.AssetKey(name) for name in chosen},
+        asset_check_selection=set(check_keys_for(sorted(chosen))),
+    )
+
+
+@functools.cache
+def in_process_job(name: str) -> dg.JobDefinition:
+    """A job of the code location, resolved once per process (for execute_in_process)."""
+    from observatory_storage.definitions import defs
+
+    return defs.resolve_job_def(name)
 
 
 def first_failure(result) -> tuple[str, bool]:
@@ -258,12 +413,32 @@ def first_failure(result) -> tuple[str, bool]:
     return "ingest run failed", False
 
 
-def _instance_for_cli() -> dg.DagsterInstance:
+def recorded_home():
+    """The DAGSTER_HOME CLI runs are recorded in (see :func:`cli_instance`)."""
+    import os
+    from pathlib import Path
+
+    from observatory_storage.dev import dagster_home
+
+    chosen = os.environ.get("DAGSTER_HOME")
+    return Path(chosen).expanduser().resolve() if chosen else dagster_home({})
+
+
+def cli_instance(*, ephemeral: bool = False) -> dg.DagsterInstance:
+    """The Dagster instance CLI runs are recorded in: the one the UI reads.
+
+    DAGSTER_HOME when it is set; else the project-local home ``observatory-storage dev``
+    uses (``.cache/dagster_home``, created with the project's dagster.yaml), so a run of
+    ``ingest``, ``demo`` or ``maintenance`` shows in ``dev``'s UI. ``ephemeral``: a
+    throw-away in-memory instance (``--ephemeral``).
+    """
     import os
 
+    if ephemeral:
+        return dg.DagsterInstance.ephemeral()
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
-    return dg.DagsterInstance.ephemeral()
+    return dg.DagsterInstance.from_config(str(recorded_home()))
 
 
 JOBS = [ingest_job]

@@ -25,6 +25,7 @@ from observatory_storage.maintenance.rollups import run_rollups
 from observatory_storage.maintenance.vacuum import run_vacuum
 from observatory_storage.settings import Settings, redact_text
 
+from .assets import HOURLY, HOURLY_SPECS, RAW
 from .resources import StorageResource
 from .retry import DB_RETRY_POLICY, transient_errors_retried
 
@@ -63,15 +64,125 @@ def report_metadata(report: JobReport) -> dict:
     return metadata
 
 
-def _run(context: dg.OpExecutionContext, settings: Settings, work) -> dg.Output:
+def _run(context: dg.OpExecutionContext, storage, work) -> dg.Output:
+    settings = storage.settings()
     with transient_errors_retried(settings):
         try:
-            report = work()
+            report = work(settings)
         except JobBusy as exc:  # the other run does the same work; not a failure
+            _deliver(storage, exc)
             context.log.warning(str(exc))
             return dg.Output({"skipped": str(exc)}, metadata={"skipped": str(exc)})
+    _deliver(storage, report)
     context.log.info(redact_text(report.text(), settings))
+    for observation in observations(report):
+        context.log_event(observation)
     return dg.Output(report.as_dict(), metadata=report_metadata(report))
+
+
+def _deliver(storage, outcome) -> None:
+    """Hand a JobReport (or JobBusy) to an in-process caller (the CLI), if there is one."""
+    sink = getattr(storage, "reports", None)
+    if sink is not None:
+        sink.append(outcome)
+
+
+# op (or asset) of each job, for run config
+JOB_OPS = {
+    "migrate": "apply_migrations",
+    "vacuum_analyze": "vacuum_analyze_tables",
+    "retention": "apply_retention",
+    "partitions": "maintain_partitions",
+    "compression": "compress_chunks",
+    "rollups": "refresh_rollups",
+}
+
+
+class JobFailed(RuntimeError):
+    """A maintenance run failed; the message is the first failing step's (redacted)."""
+
+
+def execute_job(
+    settings: Settings, name: str, config: dict | None = None, *, ephemeral: bool = False,
+    instance: dg.DagsterInstance | None = None,
+) -> JobReport:
+    """Run maintenance job ``name`` in this process, recorded like the CLI's ingest runs.
+
+    Returns the job's report; raises JobBusy when another run holds the job's lock,
+    DatabaseUnavailable when the database is unreachable, JobFailed on any other failure.
+    """
+    from observatory_storage.db.connection import DatabaseUnavailable
+    from observatory_storage.defs.ingest import (
+        PinnedStorage,
+        cli_instance,
+        first_failure,
+        in_process_job,
+    )
+
+    with connect(settings):  # unreachable: say so now, not after the retry policy's backoff
+        pass
+    storage = PinnedStorage(settings)
+    owned = instance is None
+    instance = instance or cli_instance(ephemeral=ephemeral)
+    try:
+        result = in_process_job(name).execute_in_process(
+            run_config={
+                "ops": {JOB_OPS[name]: {"config": config or {}}},
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
+            resources={"storage": dg.ResourceDefinition.hardcoded_resource(storage)},
+            instance=instance,
+            raise_on_error=False,
+            tags={"observatory/trigger": "in_process"},
+        )
+    finally:
+        if owned:
+            instance.dispose()
+    if not result.success:
+        message, transient = first_failure(result)
+        raise (DatabaseUnavailable if transient else JobFailed)(message)
+    [outcome] = storage.reports
+    if isinstance(outcome, JobBusy):
+        raise outcome
+    return outcome
+
+
+ASSET_NAMES = (*RAW, *HOURLY)
+_OBSERVED_NUMBERS = (  # item fields summed per asset into its observation
+    "bytes", "hours_rolled_up", "dead_tuples_before", "dead_tuples_after", "created_ahead",
+    "created_for_default_rows", "rows_moved_from_default", "rows_left_in_default",
+    "duration_ms",
+)
+
+
+def observations(report: JobReport) -> list[dg.AssetObservation]:
+    """What a maintenance run did to each asset (retention, VACUUM, partitions), as
+    observations on the asset's page: slices touched and the item numbers, summed."""
+    per_asset: dict[str, list[dict]] = {}
+    for item in report.items:
+        name = item.get("of") or item.get("table")
+        if name in ASSET_NAMES:
+            per_asset.setdefault(name, []).append(item)
+    out = []
+    for name, items in sorted(per_asset.items()):
+        metadata: dict = {
+            "job": report.job,
+            "dry_run": report.dry_run,
+            "slices": dg.MetadataValue.int(len(items)),
+        }
+        for key in _OBSERVED_NUMBERS:
+            values = [i[key] for i in items if isinstance(i.get(key), (int, float))]
+            if values:
+                total = sum(values)
+                metadata[key] = (
+                    dg.MetadataValue.float(round(float(total), 1))
+                    if isinstance(total, float) else dg.MetadataValue.int(total)
+                )
+        dropped = [str(i["dropped"]) for i in items if i.get("dropped")]
+        if dropped:
+            metadata["dropped"] = dg.MetadataValue.json(dropped)
+        out.append(dg.AssetObservation(asset_key=name, metadata=metadata))
+    return out
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -79,9 +190,7 @@ def apply_migrations(
     context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
 ) -> dg.Output:
     """Apply pending SQL migrations (serialized by the runner's advisory lock)."""
-    settings = storage.settings()
-
-    def work() -> JobReport:
+    def work(settings: Settings) -> JobReport:
         with connect(settings, autocommit=True) as conn:
             pending = migrations.pending(conn, settings)
             done = migrations.migrate(conn, settings, dry_run=config.dry_run)
@@ -93,7 +202,7 @@ def apply_migrations(
         }
         return report
 
-    return _run(context, settings, work)
+    return _run(context, storage, work)
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -101,8 +210,9 @@ def vacuum_analyze_tables(
     context: dg.OpExecutionContext, config: VacuumConfig, storage: StorageResource
 ) -> dg.Output:
     """VACUUM (ANALYZE) the chunks/partitions and tables changed since the last run."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_vacuum(settings, all_tables=config.all_tables))
+    return _run(
+        context, storage, lambda settings: run_vacuum(settings, all_tables=config.all_tables)
+    )
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -110,15 +220,15 @@ def apply_retention(
     context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
 ) -> dg.Output:
     """Drop raw chunks/partitions, rollups, ledger rows and landing files past retention."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_retention(settings, dry_run=config.dry_run))
+    return _run(
+        context, storage, lambda settings: run_retention(settings, dry_run=config.dry_run)
+    )
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
 def maintain_partitions(context: dg.OpExecutionContext, storage: StorageResource) -> dg.Output:
     """Create daily partitions ahead and adopt rows from DEFAULT (plain PostgreSQL)."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_partitions(settings))
+    return _run(context, storage, lambda settings: run_partitions(settings))
 
 
 @dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
@@ -126,21 +236,56 @@ def compress_chunks(
     context: dg.OpExecutionContext, config: DryRunConfig, storage: StorageResource
 ) -> dg.Output:
     """Compress old chunks where the TimescaleDB license allows; else report and succeed."""
-    settings = storage.settings()
-    return _run(context, settings, lambda: run_compression(settings, dry_run=config.dry_run))
-
-
-@dg.op(retry_policy=DB_RETRY_POLICY, tags=TAGS)
-def refresh_rollups(
-    context: dg.OpExecutionContext, config: RollupsConfig, storage: StorageResource
-) -> dg.Output:
-    """Recompute the hourly rollups of the hours touched since the last run."""
-    settings = storage.settings()
     return _run(
-        context,
-        settings,
-        lambda: run_rollups(settings, backfill=config.backfill, reconcile=config.reconcile),
+        context, storage, lambda settings: run_compression(settings, dry_run=config.dry_run)
     )
+
+
+@dg.multi_asset(
+    name="refresh_rollups",
+    specs=HOURLY_SPECS,
+    can_subset=True,
+    retry_policy=DB_RETRY_POLICY,
+    description="Recompute the hourly rollups of the hours touched since the last run.",
+)
+def refresh_rollups(
+    context: dg.AssetExecutionContext, config: RollupsConfig, storage: StorageResource
+):
+    """Recompute the hourly rollups of the hours touched since the last run."""
+    from observatory_storage.maintenance.checks import row_count
+
+    settings = storage.settings()
+    with transient_errors_retried(settings):
+        try:
+            report = run_rollups(settings, backfill=config.backfill, reconcile=config.reconcile)
+        except JobBusy as exc:  # the other run does the same work; not a failure
+            _deliver(storage, exc)
+            context.log.warning(str(exc))
+            return
+        _deliver(storage, report)
+        context.log.info(redact_text(report.text(), settings))
+        selected = {key.to_user_string() for key in context.selected_asset_keys}
+        items = {item["table"]: item for item in report.items}
+        with connect(settings, autocommit=True) as conn:
+            for table in HOURLY:
+                if table not in selected:
+                    continue
+                item = items.get(table, {})
+                count = row_count(conn, settings, table)
+                yield dg.MaterializeResult(
+                    asset_key=table,
+                    metadata={
+                        "hours_recomputed": dg.MetadataValue.int(item.get("hours_recomputed", 0)),
+                        "rows_written": dg.MetadataValue.int(item.get("rows_written", 0)),
+                        "source": str(item.get("source", "")),
+                        "duration_ms": dg.MetadataValue.float(
+                            round(float(item.get("duration_ms", 0.0)), 1)
+                        ),
+                        "dagster/row_count": dg.MetadataValue.int(count.rows),
+                        **({"notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in report.notes))}
+                           if report.notes else {}),
+                    },
+                )
 
 
 @dg.job(
@@ -186,9 +331,13 @@ def compression_job():
     compress_chunks()
 
 
-@dg.job(name="rollups", tags=TAGS, description="Hourly rollups of traces and metrics.")
-def rollups_job():
-    refresh_rollups()
+# The rollup assets' checks (drift, newest hour vs raw) run after each refresh.
+rollups_job = dg.define_asset_job(
+    "rollups",
+    selection=dg.AssetSelection.assets(*HOURLY),
+    tags=TAGS,
+    description="Hourly rollups of traces and metrics.",
+)
 
 
 JOBS = [
@@ -199,5 +348,6 @@ JOBS = [
     compression_job,
     rollups_job,
 ]
+ASSETS = [refresh_rollups]
 SENSORS: list = []
 SCHEDULES: list = []  # in defs/schedules.py

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 
+from observatory_storage.defs.assets import RAW, check_keys_for
 from observatory_storage.defs.ingest import ingest_job, run_config_for
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import describe
@@ -160,6 +161,20 @@ def misplaced_note(keys: list[str], shown: int = 5) -> str:
     return f"{len(keys)} file(s) {OUTSIDE_HINT}: {names}"
 
 
+def _selection(dataset: str) -> dict:
+    """The run's asset selection: the batch's dataset, with the ingest run's own checks.
+
+    A batch whose files may fill several tables (not named after one dataset) selects
+    every raw table; the run materializes only those it loaded.
+    """
+    if dataset not in RAW:
+        return {}
+    return {
+        "asset_selection": [dg.AssetKey(dataset)],
+        "asset_check_keys": check_keys_for([dataset]),
+    }
+
+
 def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
     """One tick: RunRequests for pending files not held by an unfinished run."""
     cursor = SensorCursor.parse(context.cursor)
@@ -207,6 +222,7 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
             dg.RunRequest(
                 run_key=run_key,
                 run_config=run_config_for([o.key for o in batch], [dataset]),
+                **_selection(dataset),
                 tags={
                     DATASET_TAG: dataset,
                     BATCH_TAG: run_key,

@@ -59,6 +59,7 @@ class Target:
     name: str
     start: datetime | None = None  # time range, for dataset slices
     end: datetime | None = None
+    table: str | None = None  # the logical table (a chunk's hypertable), for Dagster assets
 
     @property
     def relation(self) -> sql.Composed:
@@ -107,13 +108,13 @@ def table_stats(conn: psycopg.Connection, targets: list[Target]) -> dict[str, St
 def all_targets(conn: psycopg.Connection, settings: Settings, backend) -> list[Target]:
     found: list[Target] = []
     for dataset in DATASETS:
-        found += [_target(s) for s in slices(conn, settings, backend, dataset)]
-    found += [Target(settings.db_schema, t) for t in SMALL_TABLES]
+        found += [_target(s, dataset) for s in slices(conn, settings, backend, dataset)]
+    found += [Target(settings.db_schema, t, table=t) for t in SMALL_TABLES]
     return found
 
 
-def _target(piece: Slice) -> Target:
-    return Target(piece.schema, piece.name, piece.start, piece.end)
+def _target(piece: Slice, table: str) -> Target:
+    return Target(piece.schema, piece.name, piece.start, piece.end, table)
 
 
 def written_ranges(
@@ -171,6 +172,7 @@ def run_vacuum(settings: Settings, *, all_tables: bool = False) -> JobReport:
                 report.items.append(
                     {
                         "table": target.label,
+                        "of": target.table,
                         "reason": why,
                         "dead_tuples_before": stats.dead_tuples,
                         "dead_tuples_after": after.dead_tuples,

@@ -23,9 +23,20 @@ def env_settings(settings, monkeypatch):
 ingest_job = defs.resolve_job_def("ingest_job")  # with the resources the daemon binds
 
 
-def output_metadata(result: dg.ExecuteInProcessResult) -> dict:
-    [event] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
-    return {k: v.value for k, v in event.event_specific_data.metadata.items()}
+def materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Asset name -> the metadata of its materialization in this run."""
+    return {
+        m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("ingest_files")
+    }
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], bool]:
+    """(asset, check) -> passed, for every check evaluated in this run."""
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e.passed
+        for e in result.get_asset_check_evaluations()
+    }
 
 
 def counts(db) -> dict[str, int]:
@@ -45,14 +56,27 @@ def test_job_loads_every_pending_file_and_quarantines_the_broken_one(env_setting
     with dg.DagsterInstance.ephemeral() as instance:
         result = ingest_job.execute_in_process(instance=instance)
         assert result.success  # a quarantined file is not a failed run
-        meta = output_metadata(result)
+        meta = materialized(result)
         tags = instance.get_run_by_id(result.run_id).tags
 
     assert counts(db) == expected
-    assert meta["files"] == 6 and meta["loaded"] == 5 and meta["quarantined"] == 1
-    assert meta["rows"] == sum(expected.values())
-    assert meta["bytes"] > 0 and meta["rows_per_second"] > 0
-    assert "traces/broken.parquet" in meta["problems"]
+    assert set(meta) == {"traces", "metrics", "logs"}  # each dataset the run loaded
+    traces = meta["traces"]
+    assert traces["rows_loaded"] == expected["traces"]
+    assert traces["files_loaded"] == 3 and traces["files_quarantined"] == 1
+    assert traces["dagster/row_count"] == expected["traces"] and traces["row_count_exact"]
+    assert traces["bytes"] > 0 and traces["rows_per_second"] > 0
+    assert traces["event_time_min"] <= traces["event_time_max"]
+    assert "traces/broken.parquet" in traces["problems"]
+    assert sum(m["rows_loaded"] for m in meta.values()) == sum(expected.values())
+    assert checks(result) == {
+        ("traces", "quarantined_files"): False,  # WARN: the broken file
+        ("traces", "loaded_rows_stored"): True,
+        ("metrics", "quarantined_files"): True,
+        ("metrics", "loaded_rows_stored"): True,
+        ("logs", "quarantined_files"): True,
+        ("logs", "loaded_rows_stored"): True,
+    }
     assert tags["observatory/loaded"] == "5" and tags["observatory/quarantined"] == "1"
     states = ledger(db)
     assert states.pop("traces/broken.parquet") == "quarantined"
@@ -64,7 +88,7 @@ def test_job_loads_every_pending_file_and_quarantines_the_broken_one(env_setting
     with dg.DagsterInstance.ephemeral() as instance:
         again = ingest_job.execute_in_process(instance=instance)
     assert again.success
-    assert output_metadata(again)["loaded"] == 0
+    assert materialized(again) == {}  # nothing loaded: no materialization
     assert counts(db) == expected  # nothing loaded twice
 
 
@@ -74,8 +98,9 @@ def test_job_loads_only_the_keys_in_its_config(env_settings, db, landing_dir):
     with dg.DagsterInstance.ephemeral() as instance:
         result = ingest_job.execute_in_process(run_config=config, instance=instance)
     assert result.success  # a key deleted before the run is skipped, not an error
-    meta = output_metadata(result)
-    assert meta["loaded"] == 1 and meta["skipped"] == 1
+    meta = materialized(result)
+    assert set(meta) == {"traces"}
+    assert meta["traces"]["files_loaded"] == 1 and meta["traces"]["files_skipped"] == 1
     assert counts(db) == {"traces": 5, "metrics": 0, "logs": 0}
     assert ledger(db) == {"traces/2026/11/27/batch-1.parquet": "loaded"}
 
@@ -112,3 +137,15 @@ def test_run_ingest_is_the_job_in_process(settings, db, landing_dir):
     assert report.count("loaded") == 4 and report.count("quarantined") == 1
     assert counts(db) == expected
     assert run_ingest(settings).count("loaded") == 0
+
+
+def test_a_run_of_only_broken_files_warns_without_materializing(env_settings, db, landing_dir):
+    """Nothing loaded: no materialization (freshness is not reset), the quarantine check warns."""
+    write_broken(landing_dir, "logs/bad.arrow")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = ingest_job.execute_in_process(instance=instance)
+    assert result.success
+    assert materialized(result) == {}
+    assert checks(result) == {("logs", "quarantined_files"): False}
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN

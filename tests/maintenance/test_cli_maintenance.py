@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import dagster as dg
 from typer.testing import CliRunner
 
 from observatory_storage.cli import app
 from tests.maintenance.data import db_now, load_spread
 
 
-def test_retention_dry_run_then_all(settings, db, monkeypatch):
+def test_retention_dry_run_then_all(settings, db, monkeypatch, tmp_path):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("LANDING_URL", settings.landing_url)
     load_spread(db, db_now(db), days=40, every=timedelta(hours=12))
@@ -29,3 +31,11 @@ def test_retention_dry_run_then_all(settings, db, monkeypatch):
     jobs = [r["job"] for r in json.loads(everything.stdout)]
     assert jobs == ["partitions", "rollups", "retention", "compression", "vacuum_analyze"]
     assert db.execute("SELECT sum(spans) FROM traces_hourly").fetchone()[0] == 80
+
+    # every command ran its Dagster job, recorded where the UI reads (DAGSTER_HOME)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        runs = instance.get_runs()
+        assert sorted(r.job_name for r in runs) == sorted(
+            ["partitions", "retention", *jobs])  # the first two, then `all`
+        assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+        assert instance.get_latest_materialization_event(dg.AssetKey("traces_hourly"))
