@@ -77,6 +77,7 @@ def ingest_files(
 
     settings = storage.settings()
     selected = {key.to_user_string() for key in context.selected_asset_keys}
+    whole_landing = not config.keys and not config.datasets  # asked for, before subsetting
     if not config.datasets and selected != set(RAW):  # a subset run: only its datasets
         config = IngestFilesConfig(keys=config.keys, datasets=sorted(selected))
     with transient_errors_retried(settings):  # covers the whole body: only DB blips retry
@@ -85,7 +86,7 @@ def ingest_files(
         report = load_objects(settings, objects, run_id=context.run_id, log=context.log)
         for outcome in missing:
             report.add(outcome)
-        if not config.keys and not config.datasets:  # a pass over the whole landing
+        if whole_landing:  # a pass over the whole landing (the CLI's, or a manual launch)
             report.misplaced = _misplaced(settings, context)
         sink = getattr(storage, "reports", None)  # set by execute_ingest (in-process callers)
         if sink is not None:
@@ -414,14 +415,13 @@ def first_failure(result) -> tuple[str, bool]:
 
 
 def recorded_home():
-    """The DAGSTER_HOME CLI runs are recorded in (see :func:`cli_instance`)."""
+    """The DAGSTER_HOME CLI runs are recorded in (see :func:`cli_instance`); one without a
+    dagster.yaml gets the project's (as under ``dev``), so Dagster does not warn."""
     import os
-    from pathlib import Path
 
     from observatory_storage.dev import dagster_home
 
-    chosen = os.environ.get("DAGSTER_HOME")
-    return Path(chosen).expanduser().resolve() if chosen else dagster_home({})
+    return dagster_home(dict(os.environ))
 
 
 def cli_instance(*, ephemeral: bool = False) -> dg.DagsterInstance:
@@ -432,12 +432,8 @@ def cli_instance(*, ephemeral: bool = False) -> dg.DagsterInstance:
     ``ingest``, ``demo`` or ``maintenance`` shows in ``dev``'s UI. ``ephemeral``: a
     throw-away in-memory instance (``--ephemeral``).
     """
-    import os
-
     if ephemeral:
         return dg.DagsterInstance.ephemeral()
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
     return dg.DagsterInstance.from_config(str(recorded_home()))
 
 
