@@ -87,6 +87,14 @@ class Dataset:
             [pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns]
         )
 
+    def complete(self, table: pa.Table) -> pa.Table:
+        """``table`` in exactly the contract's schema: contract columns it lacks (e.g. ones
+        added by a later migration) become nulls; other columns are dropped."""
+        for c in self.columns:
+            if c.name not in table.column_names:
+                table = table.append_column(c.name, pa.nulls(table.num_rows, c.arrow_type))
+        return table.select(self.column_names).cast(self.arrow_schema)
+
 
 C = Column
 

@@ -330,7 +330,7 @@ def build_table(dataset: str, rows: int, *, seed: int = 0, start: dt.datetime | 
         raise ValueError("rows must be at least 1")
     rng = np.random.default_rng(seed)
     table = BUILDERS[dataset](rows, rng, _start(start, spread_hours), spread_hours)
-    return table.cast(get_dataset(dataset).arrow_schema)
+    return get_dataset(dataset).complete(table)
 
 
 def encode(table: pa.Table, fmt: str, compression: str = "zstd") -> bytes:

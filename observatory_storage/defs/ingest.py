@@ -116,6 +116,8 @@ def report_metadata(report) -> dict:
         "quarantined": dg.MetadataValue.int(report.count("quarantined")),
         "skipped": dg.MetadataValue.int(report.count("skipped")),
         "rows": dg.MetadataValue.int(report.rows),
+        # spans with a model and tokens the price table could not price (PRICE_MISSING_COSTS)
+        "unpriced_rows": dg.MetadataValue.int(sum(f.unpriced for f in report.files)),
         "bytes": dg.MetadataValue.int(report.bytes),
         "seconds": dg.MetadataValue.float(round(float(seconds), 3)),
         "rows_per_second": dg.MetadataValue.float(
