@@ -11,6 +11,9 @@ another leaves those fields empty (mismatched wire types are unknown fields), or
 
 from __future__ import annotations
 
+import contextlib
+import gc
+
 import orjson
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData
@@ -69,6 +72,23 @@ _CANDIDATES = (
 )
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection while a document becomes objects.
+
+    Parsing creates no reference cycles, but a big document allocates millions of
+    containers, and every allocation threshold crossed starts a collection that walks all
+    of them again: pausing made OTLP/JSON decoding ~4x faster (docs/otlp.md).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def decode(message: Message) -> tuple[str | None, object]:
     """``(signal, decoded)``; signal None for a message without records (nothing to load)."""
     if message.encoding == JSON:
@@ -80,7 +100,8 @@ def _decode_json(message: Message) -> tuple[str | None, object]:
     doc = message.parsed
     if doc is None:
         try:
-            doc = orjson.loads(message.data)
+            with gc_paused():
+                doc = orjson.loads(message.data)
         except orjson.JSONDecodeError as exc:
             raise OtlpError(f"invalid JSON: {exc}", where=message.where) from None
     if not isinstance(doc, dict):

@@ -155,7 +155,7 @@ def messages(handle: BinaryIO) -> tuple[str, Iterator[Message]]:
     if head[:1] == b"\x0a":
         return f"{prefix}OTLP protobuf", _single(stream)
     if _looks_framed(head):
-        return f"{prefix}length-prefixed OTLP protobuf", _framed(stream)
+        return f"{prefix}length-prefixed OTLP messages", _framed(stream)
     if not significant:
         raise OtlpError("file holds only whitespace")
     raise OtlpError(
@@ -216,6 +216,8 @@ def _json_messages(stream: _Stream) -> Iterator[Message]:
     """
 
     def gen():
+        from observatory_storage.ingest.otlp.decode import gc_paused
+
         number = 0
         seen = False
         lines = stream.lines()
@@ -227,8 +229,11 @@ def _json_messages(stream: _Stream) -> Iterator[Message]:
             if not seen:
                 seen = True
                 try:
-                    parsed = orjson.loads(text)
+                    with gc_paused():
+                        parsed = orjson.loads(text)
                 except orjson.JSONDecodeError:
+                    parsed = None
+                if parsed is None:
                     yield Message("document", JSON, b"\n".join([text, *lines]))
                     return
                 yield Message(f"line {number}", JSON, text, parsed)

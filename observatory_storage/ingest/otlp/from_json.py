@@ -128,7 +128,7 @@ def spans(doc: dict, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                 if parent:
                     row["parent_span_id"] = parent
                 extra: dict = {}
-                amap.split(attrs(sp.get("attributes")), row, extra)
+                amap.split_kvs(sp.get("attributes"), any_value, row, extra, json=True)
                 status = sp.get("status") or {}
                 code = _enum(status, "code", records.STATUS_NAMES, where, path)
                 if code or "status_code" not in row:
@@ -206,7 +206,7 @@ def metrics(doc: dict, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                     row["start_time"] = start // 1000 if start else None
                     _point(kind, p, row, where, path)
                     extra = dict(base_extra)
-                    amap.split(attrs(p.get("attributes")), row, extra)
+                    amap.split_kvs(p.get("attributes"), any_value, row, extra, json=True)
                     if flags:
                         extra["metric.flags"] = flags
                     if p.get("exemplars"):
@@ -299,7 +299,7 @@ def logs(doc: dict, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                 if span_id:
                     row["span_id"] = span_id
                 extra: dict = {}
-                amap.split(attrs(r.get("attributes")), row, extra)
+                amap.split_kvs(r.get("attributes"), any_value, row, extra, json=True)
                 records.event_name(row, extra, r.get("eventName") or "")
                 if time and observed:
                     extra["log.observed_time_unix_nano"] = observed

@@ -71,7 +71,7 @@ def spans(msg, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                         raise _bad_id(parent, 8, "parentSpanId", where, path)
                     row["parent_span_id"] = parent.hex()
                 extra: dict = {}
-                amap.split(attrs(sp.attributes), row, extra)
+                amap.split_kvs(sp.attributes, any_value, row, extra, json=False)
                 status = sp.status
                 if status.code or "status_code" not in row:
                     row["status_code"] = statuses.get(status.code)
@@ -138,7 +138,7 @@ def metrics(msg, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                     row["start_time"] = start // 1000 if start else None
                     _point(kind, p, row)
                     extra = dict(base_extra)
-                    amap.split(attrs(p.attributes), row, extra)
+                    amap.split_kvs(p.attributes, any_value, row, extra, json=False)
                     if p.flags:
                         extra["metric.flags"] = p.flags
                     exemplars = getattr(p, "exemplars", None)
@@ -214,7 +214,7 @@ def logs(msg, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                         raise _bad_id(r.span_id, 8, "spanId", where, path)
                     row["span_id"] = r.span_id.hex()
                 extra: dict = {}
-                amap.split(attrs(r.attributes), row, extra)
+                amap.split_kvs(r.attributes, any_value, row, extra, json=False)
                 records.event_name(row, extra, r.event_name)
                 if r.time_unix_nano and observed:
                     extra["log.observed_time_unix_nano"] = observed

@@ -123,6 +123,42 @@ class AttributeMap:
             for rank, name in enumerate(column.otel):
                 self.lookup.setdefault(name, (column.name, rank, convert))
 
+    def split_kvs(self, kvs, value_of: Callable, row: dict, extra: dict, *, json: bool) -> None:
+        """:meth:`split` straight over a record's KeyValue list (protobuf messages, or
+        OTLP/JSON dicts when ``json``), decoding each value with ``value_of``: the hot path,
+        no intermediate pairs."""
+        if not kvs:
+            return
+        chosen: dict[str, tuple[int, str, object]] | None = None
+        lookup = self.lookup
+        for kv in kvs:
+            if json:
+                key, raw = kv["key"], kv.get("value")
+                value = raw["stringValue"] if raw and "stringValue" in raw else value_of(raw)
+            else:
+                key, raw = kv.key, kv.value
+                kind = raw.WhichOneof("value")
+                value = raw.string_value if kind == "string_value" else value_of(raw)
+            hit = lookup.get(key)
+            if hit is None:
+                extra[key] = value
+                continue
+            column, rank, convert = hit
+            converted = convert(value)
+            if converted is SKIP or converted is None:
+                extra[key] = value
+                continue
+            if chosen is None:
+                chosen = {}
+            held = chosen.get(column)
+            if held is None or rank < held[0]:
+                if held is not None:
+                    extra[held[1]] = held[2]
+                chosen[column] = (rank, key, value)
+                row[column] = converted
+            else:
+                extra[key] = value
+
     def split(self, items: Iterable[tuple[str, object]], row: dict, extra: dict,
               prefix: str = "") -> dict[str, str]:
         """Put mapped attributes in ``row`` (best-ranked name wins), the rest in ``extra``
@@ -154,12 +190,15 @@ class Resource:
     """A resource's (or a scope's) contribution to each of its records: columns filled from
     its attributes, and its other attributes under their namespace."""
 
-    __slots__ = ("row", "extra", "used")
+    __slots__ = ("row", "extra", "used", "extra_json")
 
     def __init__(self, row: dict, extra: dict, used: dict[str, tuple[str, object]]):
         self.row = row
         self.extra = extra
         self.used = used  # column -> (attribute name, original value)
+        # the extras as the inside of a JSON object, spliced before each record's own
+        # (jsonb keeps the last of duplicate keys, so a record's attribute wins)
+        self.extra_json = dumps(extra)[1:-1] if extra else ""
 
 
 def resource(amap: AttributeMap, attributes: list[tuple[str, object]], schema_url: str,
@@ -193,9 +232,12 @@ def finish(row: dict, extra: dict, context: Resource, column: str) -> None:
             extra[f"resource.{key}"] = original
         else:
             row[name] = value
-    for key, value in context.extra.items():
-        extra.setdefault(key, value)
-    row[column] = dumps(extra) if extra else None
+    shared = context.extra_json
+    if extra:
+        own = dumps(extra)
+        row[column] = f"{{{shared},{own[1:]}" if shared else own
+    else:
+        row[column] = f"{{{shared}}}" if shared else None
 
 
 class RowBuilder:
@@ -204,7 +246,8 @@ class RowBuilder:
     def __init__(self, dataset: Dataset, batch_size: int):
         self.dataset = dataset
         self.batch_size = batch_size
-        self.type = pa.struct(list(dataset.arrow_schema))
+        self.schema = dataset.arrow_schema
+        self.type = pa.struct(list(self.schema))
         self.rows: list[dict] = []
         self.flushed = 0  # rows of this dataset already turned into batches
         self.amap = AttributeMap(dataset)
@@ -216,13 +259,13 @@ class RowBuilder:
         rows, self.rows = self.rows, []
         if not rows:
             return None
-        try:
-            array = pa.array(rows, self.type)
+        try:  # from_pylist: measured 5x faster than pa.array(rows, struct) here
+            batch = pa.RecordBatch.from_pylist(rows, schema=self.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             bad, column, reason = self._locate(rows)
             raise OtlpError(reason, field=column, row=self.flushed + bad) from None
         self.flushed += len(rows)
-        return pa.RecordBatch.from_struct_array(array)
+        return batch
 
     def _locate(self, rows: list[dict]) -> tuple[int, str | None, str]:
         for field in self.type:
