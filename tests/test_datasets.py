@@ -7,9 +7,12 @@ from observatory_storage.datasets import (
     ADDED_COLUMNS_PATHS,
     DATASETS,
     DOCS_PATH,
+    MAPPING_START,
     MIGRATION_PATH,
+    OTLP_DOCS_PATH,
     render_added_columns_sql,
     render_docs,
+    render_otlp_docs,
     render_tables_sql,
 )
 
@@ -25,6 +28,10 @@ def test_migration_and_docs_are_rendered_from_the_contracts():
         assert path.read_text() == render_added_columns_sql(version), (
             f"{path.name} is stale: run python -m observatory_storage.datasets"
         )
+    otlp_docs = OTLP_DOCS_PATH.read_text()
+    assert MAPPING_START in otlp_docs and otlp_docs == render_otlp_docs(otlp_docs), (
+        "docs/otlp.md's mapping table is stale: run python -m observatory_storage.datasets"
+    )
 
 
 def test_columns_added_later_come_after_the_original_ones():
