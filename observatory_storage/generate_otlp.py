@@ -247,3 +247,56 @@ def file_bytes(messages: Sequence[bytes], layout: str, compression: str = "none"
     if compression == "zstd-frames" and layout != "framed":
         raise ValueError("zstd-frames compresses framed messages one by one")
     return body
+
+
+# --- files for `generate --format otlp-*` --------------------------------------------
+
+# format -> (encoding, layout, extension): otlp-proto as the fileexporter writes it
+# (length-prefixed messages), otlp-json as the awss3exporter does (one document),
+# otlp-jsonl as the fileexporter's format: json (one document a line).
+FORMATS = {
+    "otlp-proto": ("proto", "framed", "pb"),
+    "otlp-json": ("json", "single", "json"),
+    "otlp-jsonl": ("json", "lines", "jsonl"),
+}
+FILE_COMPRESSIONS = {"none": "", "gzip": ".gz", "zstd": ".zst"}
+RECORDS_PER_MESSAGE = 1000
+
+
+def messages_for(dataset: str, records: int, encoding: str, *, seed: int = 0,
+                 start: dt.datetime | None = None) -> list[bytes]:
+    """OTLP messages of about ``records`` spans, log records or metric points."""
+    out = []
+    if dataset == "metrics":  # every SDK collection is 15 points
+        n = 0
+        while n * 15 < records:
+            out.append(encode("metrics", sdk_metrics(seed=seed + n), encoding))
+            n += 1
+        return out
+    for i, first in enumerate(range(0, records, RECORDS_PER_MESSAGE)):
+        count = min(RECORDS_PER_MESSAGE, records - first)
+        if dataset == "traces":
+            at = (start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)) + dt.timedelta(
+                seconds=first)
+            items = genai_spans(count, seed=seed * 7919 + i, start=at)
+        else:
+            items = sdk_logs(count, seed=seed * 7919 + i)
+        out.append(encode(dataset, items, encoding))
+    return out
+
+
+def otlp_file(dataset: str, records: int, fmt: str, compression: str = "none", *,
+              seed: int = 0, start: dt.datetime | None = None) -> tuple[bytes, str]:
+    """``(bytes, extension)`` of one OTLP file in a ``generate`` format."""
+    if fmt not in FORMATS or compression not in FILE_COMPRESSIONS:
+        raise ValueError(f"OTLP format {fmt!r} with compression {compression!r}: expected one "
+                         f"of {sorted(FORMATS)} with {sorted(FILE_COMPRESSIONS)}")
+    encoding, layout, ext = FORMATS[fmt]
+    messages = messages_for(dataset, records, encoding, seed=seed, start=start)
+    if layout == "single" and len(messages) > 1:  # one document: merge the resource lists
+        key = {"traces": "resourceSpans", "metrics": "resourceMetrics", "logs": "resourceLogs"}
+        merged = {key[dataset]: [r for m in messages for r in json.loads(m)[key[dataset]]]}
+        messages = [json.dumps(merged, separators=(",", ":")).encode()]
+    # the fileexporter compresses each framed message on its own
+    how = "zstd-frames" if (layout == "framed" and compression == "zstd") else compression
+    return file_bytes(messages, layout, how), ext + FILE_COMPRESSIONS[compression]

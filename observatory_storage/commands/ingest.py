@@ -89,8 +89,8 @@ def generate_command(
     dataset: str = typer.Option("traces", "--dataset", help="traces, metrics or logs."),
     files: int = typer.Option(10, "--files", min=1, help="Files to write."),
     rows: int = typer.Option(1000, "--rows", min=1, help="Rows per file."),
-    fmt: str = typer.Option("parquet", "--format", help="parquet, arrow (IPC file) or arrows (IPC stream)."),
-    compression: str = typer.Option("zstd", "--compression", help="zstd, snappy, lz4, gzip, none."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet, arrow (IPC file), arrows (IPC stream), or OTLP made by the OpenTelemetry SDK: otlp-proto (length-prefixed), otlp-json (one document), otlp-jsonl (JSON Lines), written under otlp/."),
+    compression: str = typer.Option("zstd", "--compression", help="zstd, snappy, lz4, gzip, none (OTLP: zstd, gzip, none)."),
     seed: int | None = typer.Option(None, "--seed", help="Same seed and --start: same files."),
     start: Annotated[
         dt.datetime | None,
@@ -102,10 +102,16 @@ def generate_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from observatory_storage.generate import FORMATS, generate
+    from observatory_storage.generate_otlp import FILE_COMPRESSIONS
+    from observatory_storage.generate_otlp import FORMATS as OTLP_FORMATS
 
     _check_dataset(dataset)
-    if fmt not in FORMATS:
-        typer.echo(f"error: unknown format {fmt!r}; expected one of {sorted(FORMATS)}", err=True)
+    if fmt not in FORMATS and fmt not in OTLP_FORMATS:
+        typer.echo(f"error: unknown format {fmt!r}; expected one of "
+                   f"{sorted(FORMATS) + sorted(OTLP_FORMATS)}", err=True)
+        raise typer.Exit(2)
+    if fmt in OTLP_FORMATS and compression not in FILE_COMPRESSIONS:
+        typer.echo(f"error: {fmt} takes --compression {', '.join(FILE_COMPRESSIONS)}", err=True)
         raise typer.Exit(2)
     settings = settings_or_exit(landing_url=landing)
     total = files * rows
