@@ -67,14 +67,17 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     result = json.loads(done.stdout)
     ingest = result["ingest"]
     assert ingest["ok"]
-    assert ingest["datasets"]["traces"]["loaded"] == 6  # 4 Parquet + Arrow file + stream
+    assert ingest["datasets"]["traces"]["loaded"] == 7  # 4 Parquet, Arrow file, stream, OTLP
     assert ingest["datasets"]["traces"]["quarantined"] == 1
     assert {p["status"] for p in ingest["problems"]} == {"quarantined"}
     assert "trace_id" in ingest["problems"][0]["error"]
     assert [q["title"] for q in result["queries"]] == [
-        "Cost per model", "Slowest LLM calls", "Error rate per provider"]
+        "Cost per model", "Slowest LLM calls", "Error rate per provider",
+        "Who set the cost (OTLP spans are priced at ingest)"]
     assert all(q["rows"] for q in result["queries"])
-    assert counts(db) == {"traces": 12_000, "metrics": 2_000, "logs": 2_000}
+    sources = {row[0] for row in result["queries"][3]["rows"]}
+    assert {"producer", "unpriced"} < sources and any(s.startswith("genai-prices") for s in sources)
+    assert counts(db) == {"traces": 14_000, "metrics": 2_000, "logs": 2_000}
 
 
 @pytest.mark.slow
