@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import io
 import json
 
 import pyarrow as pa
 import pytest
 from genai_prices import Usage, calc_price
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from observatory_storage import generate_otlp as otlp
 from observatory_storage.generate import encode as encode_table
 from observatory_storage.ingest.pricing import PROVIDER_IDS, source_name
+from observatory_storage.ingest.readers import open_reader
 from observatory_storage.landing import open_landing
 from tests.ingest.helpers import ledger, load_all
 
@@ -287,13 +288,50 @@ def test_corrupt_otlp_is_quarantined_naming_message_and_field(settings, db):
     assert db.execute("SELECT count(*) FROM traces").fetchone()[0] == 20  # nothing half-loaded
 
 
-@pytest.mark.parametrize("encoding", ["proto", "json"])
-def test_json_encoder_matches_protobuf_encoder(encoding):
-    """The two SDK encoders describe the same spans (the JSON one with hex ids)."""
-    spans = otlp.genai_spans(5, seed=1)
-    data = otlp.encode("traces", spans, encoding)
-    if encoding == "json":
-        assert json.loads(data)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] == (
-            format(spans[0].context.trace_id, "032x"))
-    else:
-        assert data == encode_spans(spans).SerializeToString()
+def _read(data: bytes, root: str = "otlp") -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for dataset, batch in open_reader(io.BytesIO(data), "f", root, 64).batches():
+        out.setdefault(dataset, []).extend(batch.to_pylist())
+    return out
+
+
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_protobuf_and_json_of_the_same_records_read_the_same(signal):
+    """The two walkers (protobuf classes, OTLP/JSON dicts) agree row for row on SDK data."""
+    spans = otlp.genai_spans(150, seed=9)
+    items = {"traces": spans, "metrics": otlp.sdk_metrics(seed=9),
+             "logs": otlp.sdk_logs(70, spans=spans)}[signal]
+    from_proto = _read(otlp.encode(signal, items, "proto"))
+    from_json = _read(otlp.encode(signal, items, "json"))
+    assert list(from_proto) == [signal] and from_proto == from_json
+
+
+def test_current_names_win_and_nothing_is_dropped():
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "from-resource"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    attributes = {
+        "gen_ai.system": "old-vendor", "gen_ai.provider.name": "anthropic",  # current wins
+        "llm.model_name": "claude-sonnet-4-5",  # OpenInference fallback
+        "llm.token_count.prompt": 7, "gen_ai.usage.completion_tokens": "3",
+        "gen_ai.response.time_to_first_chunk": float("nan"),  # not a column value
+        "service.name": "from-span", "gen_ai.output.messages": "plain text, not JSON",
+    }
+    with provider.get_tracer("t").start_as_current_span("chat", attributes=attributes):
+        pass
+    for encoding in ("proto", "json"):
+        (row,) = _read(otlp.encode("traces", exporter.get_finished_spans(), encoding))["traces"]
+        assert (row["provider"], row["request_model"], row["input_tokens"],
+                row["output_tokens"]) == ("anthropic", "claude-sonnet-4-5", 7, 3)
+        assert row["time_to_first_token_ms"] is None
+        assert row["service_name"] == "from-span"
+        assert json.loads(row["output_payload"]) == "plain text, not JSON"
+        kept = json.loads(row["attributes"])
+        assert kept["gen_ai.system"] == "old-vendor"
+        assert kept["resource.service.name"] == "from-resource"
+        assert "gen_ai.response.time_to_first_chunk" in kept

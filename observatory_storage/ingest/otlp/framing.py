@@ -149,7 +149,7 @@ def messages(handle: BinaryIO) -> tuple[str, Iterator[Message]]:
     significant = head.removeprefix(_BOM).lstrip(_WHITESPACE)
     prefix = f"{compression}-compressed " if compression else ""
     if not head:
-        raise OtlpError(f"empty file{' after decompression' if compression else ''}")
+        raise OtlpError(f"empty file{' after decompression (or a corrupt frame)' if compression else ''}")
     if significant[:1] == b"{":
         return f"{prefix}OTLP JSON", _json_messages(stream)
     if head[:1] == b"\x0a":

@@ -8,6 +8,7 @@ accepted too), 64-bit integers as strings or numbers, unknown fields ignored.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 
@@ -204,7 +205,8 @@ def metrics(doc: dict, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                     row = dict(base)
                     row["time"] = _int(p, "timeUnixNano", where, path) // 1000
                     row["start_time"] = start // 1000 if start else None
-                    _point(kind, p, row, where, path)
+                    if not _point(kind, p, row, where, path):
+                        continue  # NaN/Inf measurement: PostgreSQL-side averages would be poisoned
                     extra = dict(base_extra)
                     amap.split_kvs(p.get("attributes"), any_value, row, extra, json=True)
                     if flags:
@@ -217,14 +219,15 @@ def metrics(doc: dict, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                         yield b.flush()
 
 
-def _point(kind: str, p: dict, row: dict, where: str, path) -> None:
+def _point(kind: str, p: dict, row: dict, where: str, path) -> bool:
+    """Fill the point's columns; False when a measurement is NaN or infinite (skipped)."""
     try:
         if kind in ("gauge", "sum"):
             if "asDouble" in p:
                 row["value"] = _float(p["asDouble"])
             else:
                 row["value"] = float(_int(p, "asInt", where, path))
-            return
+            return math.isfinite(row["value"])
         row["value"] = _float(p.get("sum", 0.0))
         row["sample_count"] = _int(p, "count", where, path)
         if kind != "summary":
@@ -252,6 +255,7 @@ def _point(kind: str, p: dict, row: dict, where: str, path) -> None:
         raise OtlpError(f"malformed {kind} data point: {exc}", field=kind,
                         where=f"{where}, {path()}") from None
     row["buckets"] = dumps(buckets)
+    return all(math.isfinite(row.get(k, 0.0)) for k in ("value", "min_value", "max_value"))
 
 
 def _exemplar(e: dict) -> dict:

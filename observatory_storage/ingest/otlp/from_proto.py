@@ -7,6 +7,7 @@ full, so a message of a million spans never becomes a million rows at once.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -136,7 +137,8 @@ def metrics(msg, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                     row = dict(base)
                     row["time"] = p.time_unix_nano // 1000
                     row["start_time"] = start // 1000 if start else None
-                    _point(kind, p, row)
+                    if not _point(kind, p, row):
+                        continue  # NaN/Inf measurement: PostgreSQL-side averages would be poisoned
                     extra = dict(base_extra)
                     amap.split_kvs(p.attributes, any_value, row, extra, json=False)
                     if p.flags:
@@ -150,10 +152,11 @@ def metrics(msg, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
                         yield b.flush()
 
 
-def _point(kind: str, p, row: dict) -> None:
+def _point(kind: str, p, row: dict) -> bool:
+    """Fill the point's columns; False when a measurement is NaN or infinite (skipped)."""
     if kind in ("gauge", "sum"):
         row["value"] = p.as_double if p.WhichOneof("value") == "as_double" else float(p.as_int)
-        return
+        return math.isfinite(row["value"])
     row["value"] = p.sum if (kind == "summary" or p.HasField("sum")) else 0.0
     row["sample_count"] = p.count
     if kind != "summary":
@@ -173,6 +176,7 @@ def _point(kind: str, p, row: dict) -> None:
         buckets = {"quantiles": [{"quantile": q.quantile, "value": q.value}
                                  for q in p.quantile_values]}
     row["buckets"] = dumps(buckets)
+    return all(math.isfinite(row.get(k, 0.0)) for k in ("value", "min_value", "max_value"))
 
 
 def _exemplar(e) -> dict:

@@ -18,6 +18,7 @@ dropped (docs/otlp.md):
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -60,13 +61,14 @@ def _number(scale: float):
     def convert(value):
         if isinstance(value, bool):
             return SKIP
-        if isinstance(value, int | float):
-            return value * scale if scale != 1.0 else float(value)
         if isinstance(value, str):
             try:
-                return float(value) * scale
+                value = float(value)
             except ValueError:
                 return SKIP
+        if isinstance(value, int | float):
+            number = value * scale if scale != 1.0 else float(value)
+            return number if math.isfinite(number) else SKIP  # NaN/Inf stay in attributes
         return SKIP
 
     return convert
@@ -144,7 +146,8 @@ class AttributeMap:
                 extra[key] = value
                 continue
             column, rank, convert = hit
-            converted = convert(value)
+            # text attributes into text columns (most hits) need no conversion
+            converted = value if (convert is _text and value.__class__ is str) else convert(value)
             if converted is SKIP or converted is None:
                 extra[key] = value
                 continue
