@@ -8,6 +8,7 @@ the file, the OTLP field, and the line or message and record; the file is quaran
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -68,12 +69,22 @@ class OtlpReader:
                     builder = builders[signal] = RowBuilder(get_dataset(signal),
                                                             self.batch_size)
                 walk = _WALKERS[(message.encoding, signal)]
+                # A parsed JSON document is millions of objects that hold no cycles: frozen,
+                # the collector stops re-scanning them at every collection while the rows
+                # are mapped (measured 2x on a 100 MB document); unfrozen right after.
+                frozen = message.encoding == framing.JSON
+                if frozen:
+                    gc.freeze()
                 try:
                     for batch in walk(decoded, builder, where):
                         yield signal, batch
                 except (AttributeError, TypeError, KeyError) as exc:
                     raise OtlpError(f"malformed OTLP structure: {type(exc).__name__} {exc}",
                                     where=where) from None
+                finally:
+                    if frozen:
+                        gc.unfreeze()
+                    decoded = None
             where = None
             for signal, builder in builders.items():
                 batch = builder.flush()
