@@ -299,7 +299,8 @@ def render_docs() -> str:
         for c in ds.columns:
             lines.append(
                 f"| `{c.name}` | {c.pg_type} | {'yes' if c.required else ''} | "
-                f"{otel_cell(c)} | {c.description} |"
+                f"{otel_cell(c)} | {c.description}"
+                f"{'' if c.added_in == '0002' else f' (added by migration {c.added_in})'} |"
             )
         lines += ["", "Indexes:", ""]
         for ix in ds.indexes:
