@@ -33,7 +33,12 @@ class Column:
     pg_type: str
     description: str
     required: bool = False
-    otel: str | None = None  # the OpenTelemetry attribute this column carries
+    # OpenTelemetry attributes this column carries, current semantic-convention name first,
+    # then older spellings and other instrumentations' names (OpenLLMetry, OpenInference):
+    # the OTLP reader fills the column from the first one present (ingest/otlp/mapping.py).
+    otel: tuple[str, ...] = ()
+    otel_scale: float = 1.0  # OTLP value x scale = column value (seconds -> ms: 1000)
+    added_in: str = "0002"  # the migration that created the column (0002: the tables)
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -82,6 +87,14 @@ class Dataset:
             [pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns]
         )
 
+    def complete(self, table: pa.Table) -> pa.Table:
+        """``table`` in exactly the contract's schema: contract columns it lacks (e.g. ones
+        added by a later migration) become nulls; other columns are dropped."""
+        for c in self.columns:
+            if c.name not in table.column_names:
+                table = table.append_column(c.name, pa.nulls(table.num_rows, c.arrow_type))
+        return table.select(self.column_names).cast(self.arrow_schema)
+
 
 C = Column
 
@@ -100,29 +113,30 @@ TRACES = Dataset(
         C("parent_span_id", "text", "Parent span id; null for a root span."),
         C("name", "text", "Span name.", required=True),
         C("kind", "text", "Span kind (client, server, internal, ...)."),
-        C("service_name", "text", "Emitting service.", otel="service.name"),
-        C("environment", "text", "Deployment environment.", otel="deployment.environment"),
-        C("operation", "text", "chat, text_completion, embeddings, execute_tool, ...", otel="gen_ai.operation.name"),
-        C("provider", "text", "openai, anthropic, aws.bedrock, ...", otel="gen_ai.provider.name"),
-        C("request_model", "text", "Model asked for.", otel="gen_ai.request.model"),
-        C("response_model", "text", "Model that answered.", otel="gen_ai.response.model"),
-        C("input_tokens", "integer", "Prompt tokens.", otel="gen_ai.usage.input_tokens"),
-        C("output_tokens", "integer", "Completion tokens.", otel="gen_ai.usage.output_tokens"),
-        C("total_tokens", "integer", "input + output (+ reasoning) tokens."),
-        C("cache_read_tokens", "integer", "Input tokens served from the provider's prompt cache.", otel="gen_ai.usage.cache_read_input_tokens"),
-        C("cache_creation_tokens", "integer", "Input tokens written to the prompt cache.", otel="gen_ai.usage.cache_creation_input_tokens"),
-        C("reasoning_tokens", "integer", "Reasoning tokens (o-series, extended thinking).", otel="gen_ai.usage.reasoning_tokens"),
-        C("time_to_first_token_ms", "double precision", "Streaming: ms until the first token.", otel="gen_ai.server.time_to_first_token"),
-        C("cost_usd", "numeric(18,9)", "Cost in US dollars (exact numeric)."),
-        C("status_code", "text", "unset, ok or error.", otel="otel.status_code"),
-        C("status_message", "text", "Error description.", otel="otel.status_description"),
-        C("error_type", "text", "Error class (rate_limit, timeout, ...).", otel="error.type"),
-        C("finish_reason", "text", "Why generation stopped.", otel="gen_ai.response.finish_reasons"),
-        C("user_id", "text", "End user.", otel="user.id"),
-        C("session_id", "text", "Conversation/session.", otel="session.id"),
-        C("input_payload", "jsonb", "Input messages, when captured.", otel="gen_ai.input.messages"),
-        C("output_payload", "jsonb", "Output messages, when captured.", otel="gen_ai.output.messages"),
+        C("service_name", "text", "Emitting service.", otel=("service.name",)),
+        C("environment", "text", "Deployment environment.", otel=("deployment.environment.name", "deployment.environment")),
+        C("operation", "text", "chat, text_completion, embeddings, execute_tool, ...", otel=("gen_ai.operation.name",)),
+        C("provider", "text", "openai, anthropic, aws.bedrock, ...", otel=("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+        C("request_model", "text", "Model asked for.", otel=("gen_ai.request.model", "llm.model_name")),
+        C("response_model", "text", "Model that answered.", otel=("gen_ai.response.model",)),
+        C("input_tokens", "integer", "Prompt tokens, cached ones included.", otel=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")),
+        C("output_tokens", "integer", "Completion tokens.", otel=("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion")),
+        C("total_tokens", "integer", "input + output tokens (output includes reasoning); derived when absent.", otel=("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")),
+        C("cache_read_tokens", "integer", "Input tokens served from the provider's prompt cache.", otel=("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read")),
+        C("cache_creation_tokens", "integer", "Input tokens written to the prompt cache.", otel=("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation_input_tokens", "llm.token_count.prompt_details.cache_write")),
+        C("reasoning_tokens", "integer", "Reasoning tokens (o-series, extended thinking).", otel=("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "llm.token_count.completion_details.reasoning")),
+        C("time_to_first_token_ms", "double precision", "Streaming: ms until the first token.", otel=("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token"), otel_scale=1000.0),
+        C("cost_usd", "numeric(18,9)", "Cost in US dollars (exact numeric); the producer's, else priced at ingest (see cost_source).", otel=("gen_ai.usage.cost",)),
+        C("status_code", "text", "unset, ok or error (OTLP: the span status).", otel=("otel.status_code",)),
+        C("status_message", "text", "Error description (OTLP: the span status message).", otel=("otel.status_description",)),
+        C("error_type", "text", "Error class (rate_limit, timeout, ...); OTLP: else the exception event's exception.type.", otel=("error.type",)),
+        C("finish_reason", "text", "Why generation stopped (several reasons comma-separated).", otel=("gen_ai.response.finish_reasons",)),
+        C("user_id", "text", "End user.", otel=("user.id", "enduser.id")),
+        C("session_id", "text", "Conversation/session.", otel=("session.id", "gen_ai.conversation.id")),
+        C("input_payload", "jsonb", "Input messages, when captured.", otel=("gen_ai.input.messages", "input.value")),
+        C("output_payload", "jsonb", "Output messages, when captured.", otel=("gen_ai.output.messages", "output.value")),
         C("attributes", "jsonb", "Every other attribute, and columns unknown to this contract."),
+        C("cost_source", "text", "Who set cost_usd: producer, or the price table and version that priced the row at ingest (e.g. genai-prices 0.2.3).", added_in="0006"),
     ),
     indexes=(
         Index("traces_start_time_idx", "(start_time DESC)", "time-range scans (also the hypertable's own)"),
@@ -135,19 +149,25 @@ TRACES = Dataset(
 METRICS = Dataset(
     name="metrics",
     time_column="time",
-    description="Metric points (counters, gauges, histogram sums) from LLM applications.",
+    description="Metric points (counters, gauges, distributions: one row per data point) from LLM applications.",
     segment_by=("metric_name",),
     columns=(
         C("time", "timestamptz", "Observation time (UTC).", required=True),
         C("metric_name", "text", "Metric name, e.g. gen_ai.client.token.usage.", required=True),
-        C("value", "double precision", "Observed value.", required=True),
-        C("metric_type", "text", "counter, gauge, histogram, ..."),
+        C("value", "double precision", "Observed value; the sum of a distribution point (0 when the producer sent no sum).", required=True),
+        C("metric_type", "text", "gauge, counter, updowncounter, histogram, exponential_histogram, summary."),
         C("unit", "text", "UCUM unit."),
-        C("service_name", "text", "Emitting service.", otel="service.name"),
-        C("provider", "text", "Model provider.", otel="gen_ai.provider.name"),
-        C("model", "text", "Model.", otel="gen_ai.request.model"),
-        C("environment", "text", "Deployment environment.", otel="deployment.environment"),
+        C("service_name", "text", "Emitting service.", otel=("service.name",)),
+        C("provider", "text", "Model provider.", otel=("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+        C("model", "text", "Model.", otel=("gen_ai.request.model", "gen_ai.response.model")),
+        C("environment", "text", "Deployment environment.", otel=("deployment.environment.name", "deployment.environment")),
         C("attributes", "jsonb", "Other labels, and columns unknown to this contract."),
+        C("start_time", "timestamptz", "Start of the aggregation interval (OTLP start_time_unix_nano), for sums and distributions.", added_in="0006"),
+        C("temporality", "text", "delta or cumulative (sums and distributions).", added_in="0006"),
+        C("sample_count", "bigint", "Distributions (histogram, exponential_histogram, summary): number of measurements.", added_in="0006"),
+        C("min_value", "double precision", "Distributions: smallest measurement, when reported.", added_in="0006"),
+        C("max_value", "double precision", "Distributions: largest measurement, when reported.", added_in="0006"),
+        C("buckets", "jsonb", "Distributions: buckets with their bounds (docs/otlp.md); value holds the sum.", added_in="0006"),
     ),
     indexes=(
         Index("metrics_time_idx", "(time DESC)", "time-range scans (also the hypertable's own)"),
@@ -167,9 +187,10 @@ LOGS = Dataset(
         C("severity_number", "smallint", "OpenTelemetry severity number 1-24."),
         C("trace_id", "text", "Trace the record belongs to, if any."),
         C("span_id", "text", "Span the record belongs to, if any."),
-        C("service_name", "text", "Emitting service.", otel="service.name"),
-        C("environment", "text", "Deployment environment.", otel="deployment.environment"),
+        C("service_name", "text", "Emitting service.", otel=("service.name",)),
+        C("environment", "text", "Deployment environment.", otel=("deployment.environment.name", "deployment.environment")),
         C("attributes", "jsonb", "Other attributes, and columns unknown to this contract."),
+        C("event_name", "text", "Event name of an event record (OTLP event_name).", otel=("event.name",), added_in="0006"),
     ),
     indexes=(
         Index("logs_time_idx", "(time DESC)", "time-range scans (also the hypertable's own)"),
@@ -189,7 +210,19 @@ def get_dataset(name: str) -> Dataset:
 
 # --- rendering --------------------------------------------------------------------------
 
-MIGRATION_PATH = Path(__file__).resolve().parent.parent / "sql" / "migrations" / "0002_datasets.sql"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "migrations"
+MIGRATION_PATH = MIGRATIONS_DIR / "0002_datasets.sql"
+# Columns added after 0002 (applied files are never edited): version -> generated file.
+ADDED_COLUMNS_PATHS = {"0006": MIGRATIONS_DIR / "0006_otlp_columns.sql"}
+# Statements a column migration carries besides the dataset columns (the ledger is not a
+# dataset, but its new column ships with the same release).
+ADDED_COLUMNS_EXTRA = {
+    "0006": (
+        "-- Rows of a loaded file left without a cost because the price table knew no price\n"
+        "-- for their model (traces with a model and tokens but no cost_usd).\n"
+        "ALTER TABLE {{schema}}.ingest_files ADD COLUMN IF NOT EXISTS unpriced_rows bigint;\n"
+    ),
+}
 DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "datasets.md"
 
 
@@ -202,7 +235,8 @@ def render_tables_sql() -> str:
     ]
     for ds in DATASETS.values():
         cols = ",\n".join(
-            f"    {c.name} {c.pg_type}{' NOT NULL' if c.required else ''}" for c in ds.columns
+            f"    {c.name} {c.pg_type}{' NOT NULL' if c.required else ''}"
+            for c in ds.columns if c.added_in == "0002"
         )
         out.append(f"CREATE TABLE IF NOT EXISTS {{{{schema}}}}.{ds.name} (\n{cols}\n)")
         out.append(f"    {{{{partition_clause:{ds.name}:{ds.time_column}}}}};")
@@ -215,6 +249,29 @@ def render_tables_sql() -> str:
                 f"CREATE INDEX IF NOT EXISTS {ix.name} ON {{{{schema}}}}.{ds.name} {ix.definition};"
             )
         out.append("")
+    return "\n".join(out)
+
+
+def render_added_columns_sql(version: str) -> str:
+    """The migration adding the contract's columns of ``version`` to existing tables.
+
+    New columns are nullable and appended (``ADD COLUMN IF NOT EXISTS``); partitions of a
+    plain-PostgreSQL parent and TimescaleDB chunks inherit them.
+    """
+    out = [
+        "-- Generated by `python -m observatory_storage.datasets` from observatory_storage/datasets.py.",
+        "-- Do not edit by hand: change the contract and regenerate (tests compare the two).",
+        "",
+    ]
+    for ds in DATASETS.values():
+        for c in ds.columns:
+            if c.added_in == version:
+                out.append(f"ALTER TABLE {{{{schema}}}}.{ds.name} ADD COLUMN IF NOT EXISTS "
+                           f"{c.name} {c.pg_type};")
+    out.append("")
+    extra = ADDED_COLUMNS_EXTRA.get(version)
+    if extra:
+        out.append(extra)
     return "\n".join(out)
 
 
@@ -242,7 +299,8 @@ def render_docs() -> str:
         for c in ds.columns:
             lines.append(
                 f"| `{c.name}` | {c.pg_type} | {'yes' if c.required else ''} | "
-                f"{f'`{c.otel}`' if c.otel else ''} | {c.description} |"
+                f"{otel_cell(c)} | {c.description}"
+                f"{'' if c.added_in == '0002' else f' (added by migration {c.added_in})'} |"
             )
         lines += ["", "Indexes:", ""]
         for ix in ds.indexes:
@@ -251,14 +309,56 @@ def render_docs() -> str:
     return "\n".join(lines)
 
 
+OTLP_DOCS_PATH = DOCS_PATH.parent / "otlp.md"
+MAPPING_START = "<!-- mapping:start (generated by python -m observatory_storage.datasets) -->"
+MAPPING_END = "<!-- mapping:end -->"
+
+
+def render_otel_mapping() -> str:
+    """The attribute -> column table of docs/otlp.md: every column with OpenTelemetry names."""
+    lines = [MAPPING_START, "",
+             "| dataset | column | attributes, first present wins (current name first) |",
+             "|---|---|---|"]
+    for ds in DATASETS.values():
+        for c in ds.columns:
+            if c.otel:
+                lines.append(f"| {ds.name} | `{c.name}` | {otel_cell(c)} |")
+    lines += ["", MAPPING_END]
+    return "\n".join(lines)
+
+
+def render_otlp_docs(current: str) -> str:
+    """docs/otlp.md with its generated mapping block replaced."""
+    head, found, rest = current.partition(MAPPING_START)
+    if not found:
+        return current
+    _, _, tail = rest.partition(MAPPING_END)
+    return head + render_otel_mapping() + tail
+
+
+def otel_cell(column: Column) -> str:
+    """The OpenTelemetry attribute names of a column, first (current) name first."""
+    names = ", ".join(f"`{name}`" for name in column.otel)
+    if column.otel_scale != 1.0:
+        names += f" (x {column.otel_scale:g})"
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     from observatory_storage.generated import sync
 
     argv = sys.argv[1:] if argv is None else argv
     command = "python -m observatory_storage.datasets"
     check = "--check" in argv
-    return max(sync(MIGRATION_PATH, render_tables_sql(), check=check, command=command),
-               sync(DOCS_PATH, render_docs(), check=check, command=command))
+    results = [sync(MIGRATION_PATH, render_tables_sql(), check=check, command=command),
+               sync(DOCS_PATH, render_docs(), check=check, command=command)]
+    for version, path in ADDED_COLUMNS_PATHS.items():
+        results.append(sync(path, render_added_columns_sql(version), check=check,
+                            command=command))
+    if OTLP_DOCS_PATH.exists():
+        results.append(sync(OTLP_DOCS_PATH, render_otlp_docs(OTLP_DOCS_PATH.read_text()),
+                            check=check, command=command))
+    return max(results)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ SAMPLE_FILES = (
     ("traces", 1, "arrows"),
     ("metrics", 1, "parquet"),
     ("logs", 1, "arrows"),
+    ("traces", 1, "otlp-jsonl"),  # OTLP made by the OpenTelemetry SDK, priced at ingest
 )
 
 QUERIES = (
@@ -61,6 +62,14 @@ QUERIES = (
              FROM {schema}.traces
             WHERE provider IS NOT NULL
             GROUP BY 1 ORDER BY error_pct DESC""",
+    ),
+    (
+        "Who set the cost (OTLP spans are priced at ingest)",
+        """SELECT coalesce(cost_source, 'unpriced') AS cost_source, count(*) AS llm_calls,
+                  round(sum(cost_usd), 4) AS cost_usd
+             FROM {schema}.traces
+            WHERE request_model IS NOT NULL AND input_tokens IS NOT NULL
+            GROUP BY 1 ORDER BY llm_calls DESC""",
     ),
 )
 

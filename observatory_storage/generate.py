@@ -330,7 +330,7 @@ def build_table(dataset: str, rows: int, *, seed: int = 0, start: dt.datetime | 
         raise ValueError("rows must be at least 1")
     rng = np.random.default_rng(seed)
     table = BUILDERS[dataset](rows, rng, _start(start, spread_hours), spread_hours)
-    return table.cast(get_dataset(dataset).arrow_schema)
+    return get_dataset(dataset).complete(table)
 
 
 def encode(table: pa.Table, fmt: str, compression: str = "zstd") -> bytes:
@@ -370,6 +370,9 @@ def generate(
     """
     landing = (settings_or_landing if isinstance(settings_or_landing, Landing)
                else open_landing(settings_or_landing))
+    if fmt.startswith("otlp-"):
+        return _generate_otlp(landing, dataset, files, rows_per_file, fmt, seed, start,
+                              spread_hours, compression, progress)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt}; expected {', '.join(FORMATS)}")
     if seed is None:
@@ -381,6 +384,27 @@ def generate(
                             spread_hours=spread_hours)
         key = f"{dataset}/{first:%Y/%m/%d}/gen-{seed}-{n:05d}.{FORMATS[fmt]}"
         landing.put(key, encode(table, fmt, compression))
+        keys.append(key)
+        if progress is not None:
+            progress(rows_per_file)
+    return keys
+
+
+def _generate_otlp(landing, dataset, files, rows_per_file, fmt, seed, start, spread_hours,
+                   compression, progress) -> list[str]:
+    """OTLP files made by the OpenTelemetry SDK (generate_otlp), under ``otlp/``."""
+    from observatory_storage.generate_otlp import otlp_file
+
+    get_dataset(dataset)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**31))
+    first = _start(start, spread_hours)
+    keys = []
+    for n in range(files):
+        data, ext = otlp_file(dataset, rows_per_file, fmt, compression,
+                              seed=seed * 1_000_003 + n, start=first)
+        key = f"otlp/{first:%Y/%m/%d}/{dataset}-gen-{seed}-{n:05d}.{ext}"
+        landing.put(key, data)
         keys.append(key)
         if progress is not None:
             progress(rows_per_file)

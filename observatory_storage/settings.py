@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         description="Skip spans whose (trace_id, span_id, start_time) is already stored "
         "(staging table + INSERT ... WHERE NOT EXISTS; slower).",
     )
+    price_missing_costs: bool = Field(
+        True,
+        description="Fill traces.cost_usd where it is null and a model and token counts are "
+        "present, from the genai-prices table (never overwrites a producer's cost; "
+        "cost_source says who set it; unknown models are counted in unpriced_rows).",
+    )
 
     # --- retention ------------------------------------------------------------------
     retention_traces_days: int = Field(30, ge=1, description="Days of raw traces kept.")

@@ -107,16 +107,17 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     ingest = result["ingest"]
     assert ingest["ok"]
     assert result["dagster_home"] == os.environ["DAGSTER_HOME"]  # the run is recorded there
-    assert ingest["datasets"]["traces"]["loaded"] == 6  # 4 Parquet + Arrow file + stream
+    assert ingest["datasets"]["traces"]["loaded"] == 7  # 4 Parquet, Arrow file, stream, OTLP
     assert ingest["datasets"]["traces"]["quarantined"] == 1
     assert {p["status"] for p in ingest["problems"]} == {"quarantined"}
     assert "trace_id" in ingest["problems"][0]["error"]
     assert [q["title"] for q in result["queries"]] == [
-        "Cost per model", "Slowest LLM calls", "Error rate per provider"]
+        "Cost per model", "Slowest LLM calls", "Error rate per provider",
+        "Who set the cost (OTLP spans are priced at ingest)"]
     assert all(q["rows"] for q in result["queries"])
     # Its own schema, re-created: a re-run shows the same totals, and the schema `dev`
     # and `serve` use (public) holds none of its rows, ledger entries or quarantines.
-    assert counts(db, "observatory_demo") == {"traces": 12_000, "metrics": 2_000, "logs": 2_000}
+    assert counts(db, "observatory_demo") == {"traces": 14_000, "metrics": 2_000, "logs": 2_000}
     assert counts(db) == {"traces": 0, "metrics": 0, "logs": 0}
     assert db.execute("SELECT count(*) FROM ingest_files").fetchone()[0] == 0
     # The README's example query, on the demo's data: an LLM model first, not a blank one.
@@ -125,6 +126,9 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     db.execute("SET search_path TO observatory_demo")
     top = db.execute(query).fetchall()
     assert top and top[0][0] and top[0][2] == max(row[2] for row in top)
+    db.execute("RESET search_path")
+    sources = {row[0] for row in result["queries"][3]["rows"]}
+    assert {"producer", "unpriced"} < sources and any(s.startswith("genai-prices") for s in sources)
 
 
 @pytest.mark.slow

@@ -4,10 +4,15 @@ rendered from them, and the tables on both backends match them column for column
 import pyarrow as pa
 
 from observatory_storage.datasets import (
+    ADDED_COLUMNS_PATHS,
     DATASETS,
     DOCS_PATH,
+    MAPPING_START,
     MIGRATION_PATH,
+    OTLP_DOCS_PATH,
+    render_added_columns_sql,
     render_docs,
+    render_otlp_docs,
     render_tables_sql,
 )
 
@@ -19,6 +24,25 @@ def test_migration_and_docs_are_rendered_from_the_contracts():
     assert DOCS_PATH.read_text() == render_docs(), (
         "docs/datasets.md is stale: run python -m observatory_storage.datasets"
     )
+    for version, path in ADDED_COLUMNS_PATHS.items():
+        assert path.read_text() == render_added_columns_sql(version), (
+            f"{path.name} is stale: run python -m observatory_storage.datasets"
+        )
+    otlp_docs = OTLP_DOCS_PATH.read_text()
+    assert MAPPING_START in otlp_docs and otlp_docs == render_otlp_docs(otlp_docs), (
+        "docs/otlp.md's mapping table is stale: run python -m observatory_storage.datasets"
+    )
+
+
+def test_columns_added_later_come_after_the_original_ones():
+    """ALTER TABLE ADD COLUMN appends: contract order must stay the tables' column order,
+    and an applied migration (0002) never changes."""
+    for ds in DATASETS.values():
+        versions = [c.added_in for c in ds.columns]
+        assert versions == sorted(versions), ds.name
+        assert all(c.required is False for c in ds.columns if c.added_in != "0002")
+    assert "cost_source" not in render_tables_sql()
+    assert "ADD COLUMN IF NOT EXISTS cost_source text" in render_added_columns_sql("0006")
 
 
 def test_contract_minimums():

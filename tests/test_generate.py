@@ -79,3 +79,20 @@ def test_snappy_parquet_and_unknown_format(tmp_path):
         assert sum(b.num_rows for b in BatchReader(handle, key, 100)) == 30
     with pytest.raises(ValueError, match="unknown format"):
         generate(landing, "traces", 1, 1, "csv")
+
+
+@pytest.mark.parametrize(("fmt", "compression", "dataset"), [
+    ("otlp-proto", "zstd", "traces"), ("otlp-json", "gzip", "metrics"),
+    ("otlp-jsonl", "none", "logs"),
+])
+def test_otlp_formats_are_read_back_by_the_otlp_reader(tmp_path, fmt, compression, dataset):
+    from observatory_storage.ingest.readers import open_reader
+
+    landing = LocalLanding(tmp_path)
+    keys = generate(landing, dataset, 2, 1500, fmt, seed=3, start=START, compression=compression)
+    assert all(k.startswith("otlp/") for k in keys)
+    for key in keys:
+        with open(tmp_path / key, "rb") as handle:
+            batches = list(open_reader(handle, key, "otlp", 1000).batches())
+        assert {name for name, _ in batches} == {dataset}
+        assert sum(b.num_rows for _, b in batches) >= 1500

@@ -11,7 +11,7 @@ import typer
 
 from observatory_storage.settings import PROJECT_ROOT
 
-ALL_METHODS = "ours,raw,psql,rowcopy,executemany,pandas,dlt"
+ALL_METHODS = "ours,otlp-proto,otlp-jsonl,raw,psql,rowcopy,executemany,pandas,dlt"
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".cache" / "bench"
 
 

@@ -64,7 +64,7 @@ def spans(rows: int, seed: int, start: dt.datetime | None = None) -> pa.Table:
 
     end = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     table = traces_table(rows, np.random.default_rng(seed), end - dt.timedelta(hours=24), 24)
-    return table.select(TRACES.column_names).cast(TRACES.arrow_schema)
+    return TRACES.complete(table)
 
 
 def prepare(root: Path, rows: int, rows_per_file: int = DEFAULT_ROWS_PER_FILE) -> BenchData:

@@ -314,6 +314,17 @@ DESCRIPTIONS = {
 }
 
 
+def _register_otlp() -> None:
+    """OTLP files through the ingest path (bench/otlp.py), beside the Parquet path."""
+    from observatory_storage.bench import otlp
+
+    METHODS.update(otlp.METHODS)
+    DESCRIPTIONS.update(otlp.DESCRIPTIONS)
+
+
+_register_otlp()
+
+
 def _copy_sql(options: str | None = None) -> sql.Composed:
     query = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(TABLE), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))

@@ -111,8 +111,8 @@ def generate_command(
     dataset: str = typer.Option("traces", "--dataset", help="traces, metrics or logs."),
     files: int = typer.Option(10, "--files", min=1, help="Files to write."),
     rows: int = typer.Option(1000, "--rows", min=1, help="Rows per file."),
-    fmt: str = typer.Option("parquet", "--format", help="parquet, arrow (IPC file) or arrows (IPC stream)."),
-    compression: str = typer.Option("zstd", "--compression", help="zstd, snappy, lz4, gzip, none."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet, arrow (IPC file), arrows (IPC stream), or OTLP made by the OpenTelemetry SDK: otlp-proto (length-prefixed), otlp-json (one document), otlp-jsonl (JSON Lines), written under otlp/."),
+    compression: str = typer.Option("zstd", "--compression", help="zstd, snappy, lz4, gzip, none (OTLP: zstd, gzip, none)."),
     seed: int | None = typer.Option(None, "--seed", help="Same seed and --start: same files."),
     start: Annotated[
         dt.datetime | None,
@@ -124,10 +124,17 @@ def generate_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from observatory_storage.generate import FORMATS, generate
+    from observatory_storage.generate_otlp import FILE_COMPRESSIONS
+    from observatory_storage.generate_otlp import FORMATS as OTLP_FORMATS
 
     _check_dataset(dataset)
-    if fmt not in FORMATS:
-        typer.echo(f"error: --format {fmt}: unknown format; expected {one_of(FORMATS)}", err=True)
+    if fmt not in FORMATS and fmt not in OTLP_FORMATS:
+        typer.echo(f"error: --format {fmt}: unknown format; expected "
+                   f"{one_of([*FORMATS, *OTLP_FORMATS])}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    if fmt in OTLP_FORMATS and compression not in FILE_COMPRESSIONS:
+        typer.echo(f"error: --compression {compression}: {fmt} takes "
+                   f"{one_of(FILE_COMPRESSIONS)}", err=True)
         raise typer.Exit(EXIT_CONFIG)
     settings = settings_or_exit(landing_url=landing)
     total = files * rows

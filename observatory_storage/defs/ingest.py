@@ -259,6 +259,8 @@ def report_metadata(report) -> dict:
         "skipped": dg.MetadataValue.int(report.count("skipped")),
         "misplaced": dg.MetadataValue.int(len(report.misplaced)),
         "rows": dg.MetadataValue.int(report.rows),
+        # spans with a model and tokens the price table could not price (PRICE_MISSING_COSTS)
+        "unpriced_rows": dg.MetadataValue.int(sum(f.unpriced for f in report.files)),
         "bytes": dg.MetadataValue.int(report.bytes),
         "seconds": dg.MetadataValue.float(round(float(seconds), 3)),
         "rows_per_second": dg.MetadataValue.float(

@@ -120,17 +120,18 @@ def claim(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str
 
 def mark_loaded(
     conn: psycopg.Connection, schema: str, key: str, rows: int, duration_ms: float,
-    *, min_time=None, max_time=None, dataset: str | None = None,
+    *, min_time=None, max_time=None, dataset: str | None = None, unpriced_rows: int = 0,
 ) -> None:
     """Record a claimed file's rows and event-time span; ``dataset`` is the table it went
-    to when that is known only from the content (an OTLP file under ``otlp/``)."""
+    to when that is known only from the content (an OTLP file under ``otlp/``);
+    ``unpriced_rows`` the spans the price table could not price (ingest/pricing.py)."""
     conn.execute(
         sql.SQL(
             "UPDATE {} SET row_count = %s, duration_ms = %s, loaded_at = now(), "
-            "min_time = %s, max_time = %s, dataset = coalesce(%s, dataset) "
-            "WHERE object_key = %s"
+            "min_time = %s, max_time = %s, dataset = coalesce(%s, dataset), "
+            "unpriced_rows = %s WHERE object_key = %s"
         ).format(_table(schema)),
-        (rows, duration_ms, min_time, max_time, dataset, key),
+        (rows, duration_ms, min_time, max_time, dataset, unpriced_rows or None, key),
     )
 
 

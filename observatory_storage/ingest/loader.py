@@ -33,6 +33,7 @@ from observatory_storage.ingest import ledger
 from observatory_storage.ingest.conform import Conformer
 from observatory_storage.ingest.copy import copy_batches
 from observatory_storage.ingest.errors import BadFile, RejectedByDatabase
+from observatory_storage.ingest.pricing import Pricer
 from observatory_storage.ingest.readers import open_reader
 from observatory_storage.ingest.summary import FileOutcome, IngestReport
 from observatory_storage.landing.base import (
@@ -122,9 +123,9 @@ def load_one(
     started = time.perf_counter()
 
     def outcome(status: str, rows: int = 0, error: str | None = None, duplicates: int = 0,
-                dataset: str | None = None):
+                dataset: str | None = None, unpriced: int = 0):
         return FileOutcome(obj.key, dataset or obj.dataset, status, rows, obj.size,
-                           time.perf_counter() - started, error, duplicates)
+                           time.perf_counter() - started, error, duplicates, unpriced)
 
     try:
         with conn.transaction():
@@ -143,7 +144,7 @@ def load_one(
             ledger.mark_loaded(conn, schema, obj.key, loaded.rows,
                                (time.perf_counter() - started) * 1000,
                                min_time=loaded.min_time, max_time=loaded.max_time,
-                               dataset=loaded.dataset)
+                               dataset=loaded.dataset, unpriced_rows=loaded.unpriced)
     except ObjectGone as exc:
         log.warning(f"gone {obj.key}: {exc}")
         return outcome("gone", error=str(exc))
@@ -155,7 +156,7 @@ def load_one(
         bad = _rejected(obj.key, exc)
         return _quarantine(settings, conn, landing, obj, bad, run_id, log, outcome)
     result = outcome("loaded", loaded.rows, duplicates=loaded.duplicates,
-                     dataset=loaded.dataset)
+                     dataset=loaded.dataset, unpriced=loaded.unpriced)
     log.info(f"loaded {obj.key}: {loaded.rows} rows in {result.seconds:.2f}s")
     return result
 
@@ -191,6 +192,7 @@ class LoadedFile:
     duplicates: int = 0
     min_time: object = None
     max_time: object = None
+    unpriced: int = 0  # traces rows with a model and tokens the price table could not price
 
 
 def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
@@ -203,6 +205,7 @@ def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
     reader = open_reader(handle, obj.key, obj.dataset, settings.copy_batch_size)
     conformers: dict[tuple[str, pa.Schema], Conformer] = {}
     spans: dict[str, TimeSpan] = {}
+    pricer = Pricer(settings.price_missing_costs)
     rows = duplicates = 0
 
     def conformed(name: str, group):
@@ -213,7 +216,10 @@ def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
             if conformer is None:
                 conformer = conformers[(name, batch.schema)] = Conformer(
                     dataset, batch.schema, obj.key)
-            yield from span.observe([conformer.conform(batch)])
+            conformed_batch = conformer.conform(batch)
+            if name == "traces":
+                conformed_batch = pricer.apply(conformed_batch)
+            yield from span.observe([conformed_batch])
 
     with conn.cursor() as cur:
         for name, group in itertools.groupby(reader.batches(), key=lambda item: item[0]):
@@ -226,7 +232,8 @@ def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
                 rows += copy_batches(cur, dataset, batches, schema=settings.db_schema,
                                      buffer_size=settings.copy_buffer_size,
                                      flush_interval_ms=settings.copy_flush_interval)
-    loaded = LoadedFile(next(iter(spans)) if len(spans) == 1 else obj.dataset, rows, duplicates)
+    loaded = LoadedFile(next(iter(spans)) if len(spans) == 1 else obj.dataset, rows, duplicates,
+                        unpriced=pricer.unpriced)
     for span in spans.values():
         if span.min is not None:
             loaded.min_time = span.min if loaded.min_time is None else min(loaded.min_time, span.min)

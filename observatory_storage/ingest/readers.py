@@ -60,9 +60,26 @@ def open_reader(handle: BinaryIO, name: str, root: str, batch_size: int) -> Sour
 
 
 def _open_otlp(handle: BinaryIO, name: str, root: str, batch_size: int) -> SourceReader:
-    """OTLP files (protobuf, JSON, JSON Lines, gzip/zstd): implemented in ``ingest/otlp``."""
-    detect_format(handle, name)  # raises the "not a Parquet or Arrow IPC file" error
-    raise AssertionError("unreachable")  # pragma: no cover
+    """OTLP files (protobuf, JSON, JSON Lines, gzip/zstd): ``ingest/otlp``.
+
+    Under a dataset folder a file that is not OTLP either keeps the Parquet/Arrow error
+    (empty, Feather v1, garbage) so the message says what the folder expects.
+    """
+    from observatory_storage.ingest.otlp import OtlpReader
+
+    head = handle.read(8)
+    handle.seek(0)
+    if root != OTLP_ROOT and (not head or head[:4] == b"FEA1"):
+        detect_format(handle, name)  # raises: empty file / Feather v1
+    try:
+        return OtlpReader(handle, name, root, batch_size)
+    except ReadError as exc:
+        if root != OTLP_ROOT and exc.reason.startswith("not an OTLP file"):
+            raise ReadError(
+                name, None, None,
+                f"not a Parquet or Arrow IPC file, nor OTLP (starts with {head[:8]!r})",
+            ) from None
+        raise
 
 
 def detect_format(handle: BinaryIO, name: str) -> str:

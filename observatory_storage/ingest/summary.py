@@ -19,6 +19,7 @@ class FileOutcome:
     seconds: float = 0.0
     error: str | None = None
     duplicates: int = 0  # spans skipped by trace dedupe
+    unpriced: int = 0  # spans with a model and tokens the price table could not price
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -37,6 +38,7 @@ class DatasetSummary:
     bytes: int = 0
     seconds: float = 0.0
     duplicates: int = 0
+    unpriced: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -49,6 +51,7 @@ class DatasetSummary:
         self.bytes += outcome.bytes
         self.seconds += outcome.seconds
         self.duplicates += outcome.duplicates
+        self.unpriced += outcome.unpriced
 
     def as_dict(self) -> dict:
         return asdict(self) | {"rows_per_second": round(self.rows_per_second, 1)}
@@ -101,6 +104,7 @@ class IngestReport:
             "ok": self.ok,
             "files": len(self.files),
             "rows": self.rows,
+            "unpriced_rows": sum(f.unpriced for f in self.files),
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
             "datasets": {name: s.as_dict() for name, s in self.datasets.items()},

@@ -86,11 +86,14 @@ METRICS_HOURLY = Rollup(
     time_column="time",
     keys=("metric_name", "service_name", "provider", "model"),
     measures=(
+        # A distribution point (histogram, summary: sample_count set) holds its sum in value
+        # and its own min/max: min/max/avg are over measurements, not over point sums.
         ("count", "count(*)"),
         ("sum", "sum(value)"),
-        ("min", "min(value)"),
-        ("max", "max(value)"),
-        ("avg", "avg(value)"),
+        ("min", "min(CASE WHEN sample_count IS NULL THEN value ELSE min_value END)"),
+        ("max", "max(CASE WHEN sample_count IS NULL THEN value ELSE max_value END)"),
+        ("avg", "CASE WHEN count(sample_count) = 0 THEN avg(value) "
+                "ELSE sum(value) / nullif(sum(sample_count), 0) END"),
     ),
 )
 

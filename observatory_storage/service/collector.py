@@ -177,6 +177,13 @@ class StorageCollector:
             nbytes.add_metric([ds], loaded.bytes)
             errors.add_metric([ds], counters.errors(ds))
         yield from (rows, nbytes, files, errors)
+        unpriced = GaugeMetricFamily(
+            "storage_unpriced_rows",
+            "Spans of loaded files (live ledger rows) with a model and tokens that the price "
+            "table could not price (PRICE_MISSING_COSTS).", labels=["dataset"])
+        for ds in LANDING_ROOTS:
+            unpriced.add_metric([ds], counters.unpriced.get(ds, 0))
+        yield unpriced
         for metric in facts.HISTOGRAMS:
             family = HistogramMetricFamily(f"storage_{metric}", HELP[metric], labels=["dataset"])
             for ds in LANDING_ROOTS:

@@ -151,6 +151,9 @@ class IngestCounters:
 
     totals: dict[tuple[str, str], Totals] = field(default_factory=dict)
     histograms: dict[tuple[str, str], Histogram] = field(default_factory=dict)  # (metric, dataset)
+    # spans of live loaded ledger rows the price table could not price (migration 0006);
+    # live rows only, so a gauge: ledger retention removes old rows
+    unpriced: dict[str, int] = field(default_factory=dict)
 
     def errors(self, dataset: str) -> int:
         """Failed load attempts: every attempt of a file ever recorded, minus its success.
@@ -188,7 +191,25 @@ def ingest_counters(conn: psycopg.Connection, schema: str) -> IngestCounters | N
                 result.histograms[(metric, ds)] = Histogram(b, [0] * (len(b) + 1))
     _add_live_rows(conn, schema, result, has_rollups)
     _add_deleted_rows(conn, schema, result, has_rollups)
+    _add_unpriced(conn, schema, result)
     return result
+
+
+def _add_unpriced(conn, schema: str, result: IngestCounters) -> None:
+    """Unpriced spans per landing root, when the ledger has the column (migration 0006)."""
+    has_column = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+        "AND table_name = 'ingest_files' AND column_name = 'unpriced_rows'", (schema,),
+    ).fetchone()
+    if not has_column:
+        return
+    for ds, unpriced in conn.execute(
+        sql.SQL("SELECT dataset, coalesce(sum(unpriced_rows), 0) FROM {} "
+                "WHERE status = 'loaded' GROUP BY dataset").format(
+            sql.Identifier(schema, "ingest_files"))
+    ):
+        if ds in LANDING_ROOTS:  # bounded label values only
+            result.unpriced[ds] = int(unpriced)
 
 
 def _add_live_rows(conn, schema: str, result: IngestCounters, has_rollups: bool) -> None:

@@ -211,3 +211,31 @@ def test_tick_cadence_stated_in_the_docs_is_dagsters():
     for doc in ("README.md", "docs/dagster.md"):
         text = (PROJECT_ROOT / doc).read_text()
         assert "every 5 s" in text and "every second" not in text, doc
+
+
+def test_otlp_files_are_requested_and_loaded_by_the_job(env, settings, instance, landing_dir, db):
+    """A Collector's output under otlp/ goes through the same sensor -> run -> ledger path."""
+    from observatory_storage import generate_otlp as otlp
+
+    spans = otlp.genai_spans(30, seed=4)
+    folder = landing_dir / "otlp" / "year=2026" / "month=12"
+    folder.mkdir(parents=True)
+    (folder / "traces_1.binpb.gz").write_bytes(otlp.file_bytes(
+        [otlp.encode("traces", spans, "proto")], "single", "gzip"))
+    (folder / "all.jsonl").write_bytes(otlp.file_bytes(
+        [otlp.encode("traces", spans[:5], "json"),
+         otlp.encode("logs", otlp.sdk_logs(4, spans=spans), "json")], "lines"))
+    first, _ = tick(instance)
+    [request] = first.run_requests
+    assert sorted(keys_of(request)) == ["otlp/year=2026/month=12/all.jsonl",
+                                        "otlp/year=2026/month=12/traces_1.binpb.gz"]
+    result = ingest_job.execute_in_process(run_config=request.run_config, instance=instance,
+                                           tags=request.tags)
+    assert result.success
+    assert db.execute("SELECT count(*), sum(row_count), sum(unpriced_rows) FROM ingest_files "
+                      "WHERE status = 'loaded'").fetchone()[:2] == (2, 30 + 5 + 4)
+    assert db.execute("SELECT sum(unpriced_rows) FROM ingest_files").fetchone()[0] > 0
+    assert db.execute("SELECT count(*) FROM logs").fetchone()[0] == 4
+    assert dict(db.execute("SELECT object_key, dataset FROM ingest_files").fetchall()) == {
+        "otlp/year=2026/month=12/traces_1.binpb.gz": "traces",
+        "otlp/year=2026/month=12/all.jsonl": "otlp"}

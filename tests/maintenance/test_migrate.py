@@ -102,3 +102,36 @@ def test_custom_schema(empty_database_url, landing_dir):
         migrate(conn, s)
         assert {"traces", "metrics", "logs", "ingest_files"} <= _tables(conn, "obs")
         assert "traces" not in _tables(conn, "public")
+
+
+def test_0006_adds_the_otlp_columns_to_tables_that_hold_data(empty_settings, tmp_path,
+                                                               monkeypatch, backend):
+    """A deployment at 0005 with rows in its partitions/chunks upgrades in place: the new
+    columns are appended, old rows read null, and the contracts' tables match again."""
+    from observatory_storage.datasets import DATASETS
+
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for m in discover():
+        if m.version < 6:
+            (before / m.filename).write_text(m.text)
+    with monkeypatch.context() as patch:
+        patch.setattr(migrate_mod, "discover", lambda directory=before: discover(directory))
+        with psycopg.connect(empty_settings.database_url, autocommit=True) as conn:
+            migrate(conn, empty_settings)
+    with psycopg.connect(empty_settings.database_url, autocommit=True) as conn:
+        for day in ("2026-12-01", "2026-12-02"):  # two daily partitions / chunks
+            conn.execute("INSERT INTO traces (start_time, trace_id, span_id, name) "
+                         "VALUES (%s, 'ab', 'cd', 'old')", (f"{day} 10:00Z",))
+            conn.execute("INSERT INTO metrics (time, metric_name, value) VALUES (%s, 'm', 1)",
+                         (f"{day} 10:00Z",))
+            conn.execute("INSERT INTO logs (time, body) VALUES (%s, 'old')", (f"{day} 10:00Z",))
+        assert [m.version for m in migrate(conn, empty_settings)] == [6]
+        for ds in DATASETS.values():
+            columns = [r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'public' AND table_name = %s ORDER BY ordinal_position", (ds.name,))]
+            assert columns == ds.column_names, ds.name
+        assert conn.execute("SELECT count(*), count(cost_source) FROM traces").fetchone() == (2, 0)
+        assert conn.execute("SELECT count(*), count(buckets) FROM metrics").fetchone() == (2, 0)
+        conn.execute("UPDATE ingest_files SET unpriced_rows = 1 WHERE false")  # column exists

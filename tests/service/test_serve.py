@@ -17,7 +17,7 @@ from psycopg import sql
 
 from observatory_storage.landing.keys import LANDING_ROOTS
 from observatory_storage.maintenance.migrate import discover
-from tests.conftest import _new_database, with_dbname
+from tests.conftest import TEMPLATE, _new_database, with_dbname
 
 pytestmark = pytest.mark.slow
 
@@ -196,7 +196,7 @@ def test_password_never_appears_in_responses_or_logs(
     """The TimescaleDB test server trusts local connections, so the password is not checked,
     but it is in DATABASE_URL, where a careless error message or log line would leak it."""
     password = "s3cr3t-Pa55-" + "d0nt-leak"
-    name, url = _new_database(server_urls[backend], "obs_test_template")
+    name, url = _new_database(server_urls[backend], TEMPLATE)
     with psycopg.connect(server_urls[backend], autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'obs_svc'").fetchone():
             admin.execute(sql.SQL("CREATE ROLE obs_svc LOGIN PASSWORD {}").format(

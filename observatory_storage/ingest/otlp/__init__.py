@@ -1,0 +1,20 @@
+"""OpenTelemetry (OTLP) files: what Collectors' fileexporter/awss3exporter and SDKs write.
+
+One module per job, in the order the data flows (docs/otlp.md describes formats and mapping):
+
+- ``framing``: decompression (gzip, zstd: detected by magic bytes) and the split of a file
+  into messages: one protobuf message, 4-byte big-endian length-prefixed messages (each
+  possibly zstd-compressed on its own, the fileexporter's framing), one JSON document or
+  JSON Lines.
+- ``decode``: a message's signal (traces, metrics, logs) and its decoded form: protobuf
+  classes from ``opentelemetry-proto``, JSON parsed by orjson (never protobuf's json_format,
+  which would read OTLP/JSON's hex ids as base64).
+- ``mapping``: the attribute -> column table, built from the contracts' ``Column.otel``
+  names (``datasets.py``), and the row builder that turns rows into Arrow batches.
+- ``from_proto`` / ``from_json``: walk decoded messages into rows of the contracts.
+- ``reader``: the :class:`~observatory_storage.ingest.readers.SourceReader` the loader uses.
+"""
+
+from observatory_storage.ingest.otlp.reader import OtlpReader
+
+__all__ = ["OtlpReader"]
