@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from observatory_storage.datasets import DATASETS, get_dataset
+from observatory_storage.landing.keys import OTLP_ROOT
 from observatory_storage.settings import Settings
 
 EXACT_COUNT_MAX_BYTES = 64 << 20  # count(*) below this size: a few ms, and always right
@@ -200,6 +201,14 @@ def consistency(
             ).fetchone()[0]
             if untimed:
                 result.reason = f"{untimed} loaded file(s) have no recorded time range; not counted"
+                return result
+            mixed = conn.execute(
+                sql.SQL("SELECT count(*) ") + overlap,
+                {"dataset": OTLP_ROOT, "lo": lo, "hi": hi},
+            ).fetchone()[0]
+            if mixed:  # its ledger row holds the rows of several tables in one count
+                result.reason = (f"{mixed} OTLP file(s) holding several signals overlap the "
+                                 "window; not counted")
                 return result
             files, expected = conn.execute(
                 sql.SQL("SELECT count(*), coalesce(sum(row_count), 0) ") + overlap,

@@ -236,6 +236,10 @@ def test_otlp_files_are_requested_and_loaded_by_the_job(env, settings, instance,
                       "WHERE status = 'loaded'").fetchone()[:2] == (2, 30 + 5 + 4)
     assert db.execute("SELECT sum(unpriced_rows) FROM ingest_files").fetchone()[0] > 0
     assert db.execute("SELECT count(*) FROM logs").fetchone()[0] == 4
+    # the mixed file (ledger dataset "otlp") must not look like a duplicated load
+    evaluations = [e.event_specific_data for e in result.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert evaluations and all(ev.passed for ev in evaluations), evaluations
     assert dict(db.execute("SELECT object_key, dataset FROM ingest_files").fetchall()) == {
         "otlp/year=2026/month=12/traces_1.binpb.gz": "traces",
         "otlp/year=2026/month=12/all.jsonl": "otlp"}
