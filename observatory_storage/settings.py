@@ -8,6 +8,7 @@ message names the variable and never repeats a password.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -68,6 +69,20 @@ class Settings(BaseSettings):
     copy_buffer_size: int = Field(
         1 << 20, ge=8192, description="Bytes of encoded COPY data sent to the server per write."
     )
+    copy_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Connections one ingest run COPYs on at once (threads; files, and parts of "
+        "split files, load side by side). Empty: the client's CPU count, at most 4. 1 loads "
+        "one file after the other.",
+    )
+    copy_split_bytes: int = Field(
+        64 << 20,
+        ge=1,
+        description="Parquet/Arrow IPC files at least this big are split into parts (row-group "
+        "/ record-batch ranges) loaded concurrently, each in its own transaction; smaller files "
+        "stay atomic. Only when COPY_WORKERS > 1.",
+    )
     copy_dedupe_traces: bool = Field(
         False,
         description="Skip spans whose (trace_id, span_id, start_time) is already stored "
@@ -88,7 +103,8 @@ class Settings(BaseSettings):
         description="Days a loaded landing file is kept before deletion; empty keeps them forever.",
     )
     partitions_ahead_days: int = Field(
-        7, ge=1, description="Daily partitions created ahead (plain PostgreSQL)."
+        7, ge=1, description="Days of partitions (plain PostgreSQL) or chunks (TimescaleDB) "
+        "created ahead by the partitions job."
     )
     compress_after_days: int = Field(
         3, ge=1, description="Age before chunks are compressed (licensed TimescaleDB only)."
@@ -145,7 +161,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// or postgres://")
         return value
 
-    @field_validator("retention_landing_days", mode="before")
+    @field_validator("retention_landing_days", "copy_workers", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if value in ("", None) else value
@@ -171,6 +187,11 @@ class Settings(BaseSettings):
     @property
     def redacted_database_url(self) -> str:
         return redact_url(self.database_url) if self.database_url else "embedded"
+
+    @property
+    def copy_workers_resolved(self) -> int:
+        """COPY_WORKERS, or the client's CPU count capped at 4 when unset."""
+        return self.copy_workers or min(4, os.cpu_count() or 1)
 
     def retention_days(self, dataset: str) -> int:
         return getattr(self, f"retention_{dataset}_days")
