@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 COMMAND = str(Path(sys.executable).parent / "observatory-storage")
-METHODS = ["ours", "raw", "psql", "rowcopy", "executemany"]
+METHODS = ["ours", "ours2", "raw", "psql", "psql2", "rowcopy", "executemany"]
 
 
 def test_bench_loads_the_same_rows_with_every_method(backend, server_urls, tmp_path):

@@ -30,6 +30,9 @@ skips what committed.
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -50,6 +53,7 @@ from observatory_storage.ingest.loader import (
 from observatory_storage.ingest.readers import ARROW_FILE, PARQUET, BatchReader
 from observatory_storage.ingest.summary import FileOutcome, IngestReport
 from observatory_storage.landing.base import Landing, LandingError, LandingObject, ObjectGone
+from observatory_storage.landing.local import LocalLanding
 from observatory_storage.settings import Settings
 
 
@@ -98,6 +102,10 @@ class _Split:
     bad: BadFile | None = None
     gone: str | None = None
     stop: bool = False
+    copy: str | None = None  # a local copy of a remote (S3) file, downloaded once for all parts
+
+    def open(self, landing: Landing):
+        return open(self.copy, "rb") if self.copy else landing.open(self.obj)  # noqa: SIM115
 
     def absorb(self, part: _Part) -> None:
         self.remaining -= 1
@@ -112,12 +120,16 @@ class _Split:
             self.gone = part.error
 
 
-def plan_split(settings: Settings, landing: Landing, obj: LandingObject) -> list[int] | None:
-    """Part bounds (unit indexes, first..last) to load a file by, or None to load it whole."""
+def plan_split(settings: Settings, landing: Landing, obj: LandingObject,
+               copy: str | None = None) -> list[int] | None:
+    """Part bounds (unit indexes, first..last) to load a file by, or None to load it whole.
+
+    ``copy`` is a local copy of a remote file to read instead (see :func:`local_copy`).
+    """
     if settings.copy_workers_resolved < 2 or obj.size < settings.copy_split_bytes:
         return None
     try:
-        with landing.open(obj) as handle:
+        with (open(copy, "rb") if copy else landing.open(obj)) as handle:  # noqa: SIM115
             if not handle.read(8).startswith((b"PAR1", b"ARROW1")):
                 return None
             handle.seek(0)
@@ -134,9 +146,29 @@ def plan_split(settings: Settings, landing: Landing, obj: LandingObject) -> list
     return [round(i * units / parts) for i in range(parts + 1)]
 
 
-def _first_row(settings: Settings, landing: Landing, obj: LandingObject, unit: int) -> int:
+def local_copy(settings: Settings, landing: Landing, obj: LandingObject, *,
+               resumed: bool = False) -> str | None:
+    """A remote (S3) file worth splitting, downloaded once (fingerprint-checked) to a local
+    temporary file that every part reads: parts never download it again, and they all read
+    the one version that was listed. None for a local landing (parts open the file itself)
+    or a file too small to split."""
+    if isinstance(landing, LocalLanding):
+        return None
+    if not resumed and (settings.copy_workers_resolved < 2 or obj.size < settings.copy_split_bytes):
+        return None
+    try:
+        with landing.open(obj) as source, tempfile.NamedTemporaryFile(
+                prefix="obs-split-", delete=False) as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+            return target.name
+    except (ObjectGone, LandingError):
+        return None  # loaded whole, which reports it
+
+
+def _first_row(settings: Settings, landing: Landing, split: _Split, unit: int) -> int:
     """Rows before a unit, to number a part's bad row within the file (only on error)."""
-    with landing.open(obj) as handle:
+    obj = split.obj
+    with split.open(landing) as handle:
         reader = BatchReader(handle, obj.key, settings.copy_batch_size)
         if reader.format == PARQUET:
             meta = reader._parquet.metadata
@@ -156,7 +188,7 @@ def load_part(settings: Settings, conn: psycopg.Connection, landing: Landing, sp
         with conn.transaction():
             if not ledger.claim_part(conn, schema, obj, part, run_id):
                 return _Part("skipped")
-            with landing.open(obj) as handle:
+            with split.open(landing) as handle:
                 loaded = _copy_file(settings, conn, handle, obj, slots=slots, units=units)
             ledger.mark_part_loaded(conn, schema, obj.key, part, loaded.rows,
                                     (time.perf_counter() - started) * 1000,
@@ -171,7 +203,7 @@ def load_part(settings: Settings, conn: psycopg.Connection, landing: Landing, sp
         bad = exc if isinstance(exc, BadFile) else _rejected(obj.key, exc)
         if bad.row is not None and units[0] > 0:
             try:
-                bad.row += _first_row(settings, landing, obj, units[0])
+                bad.row += _first_row(settings, landing, split, units[0])
             except (BadFile, ObjectGone, LandingError):
                 pass
         return _Part("bad", bad=bad)
@@ -231,6 +263,7 @@ def load_parallel(settings: Settings, objects: list[LandingObject], *, run_id: s
     futures: dict[Future, tuple[str, int]] = {}
     conns = _Connections(settings)
     error: BaseException | None = None
+    copies: list[str] = []
     workers = settings.copy_workers_resolved
     with connect(settings, autocommit=True) as main, TimeSlots(settings, log) as slots, \
             ThreadPoolExecutor(workers, thread_name_prefix="copy") as pool:
@@ -238,10 +271,14 @@ def load_parallel(settings: Settings, objects: list[LandingObject], *, run_id: s
             known = ledger.lookup(main, schema, [o.key for o in objects])
             for index, obj in enumerate(objects):
                 entry = known.get(obj.key)
-                if entry is not None and entry.status == "loading":
+                resumed = entry is not None and entry.status == "loading"
+                copy = local_copy(settings, landing, obj, resumed=resumed)
+                if copy:
+                    copies.append(copy)
+                if resumed:
                     bounds = ledger.split_bounds(main, schema, obj.key)
                 else:
-                    bounds = plan_split(settings, landing, obj)
+                    bounds = plan_split(settings, landing, obj, copy)
                 if bounds is None:
                     futures[pool.submit(lambda obj=obj: load_one(
                         settings, conns.get(), landing, obj, run_id=run_id, log=log,
@@ -260,7 +297,7 @@ def load_parallel(settings: Settings, objects: list[LandingObject], *, run_id: s
                     outcomes[index] = FileOutcome(obj.key, obj.dataset, status, 0, obj.size,
                                                   0.0, message)
                     continue
-                split = splits[index] = _Split(obj, bounds, remaining=len(bounds) - 1)
+                split = splits[index] = _Split(obj, bounds, remaining=len(bounds) - 1, copy=copy)
                 for part in range(len(bounds) - 1):
                     futures[pool.submit(lambda split=split, part=part: load_part(
                         settings, conns.get(), landing, split, part, run_id=run_id, log=log,
@@ -293,6 +330,8 @@ def load_parallel(settings: Settings, objects: list[LandingObject], *, run_id: s
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             conns.close()
+            for copy in copies:
+                os.unlink(copy)
     if error is not None:
         raise error
     return IngestReport([o for o in outcomes if o is not None])
