@@ -15,6 +15,7 @@ from observatory_storage.generate import build_table
 from observatory_storage.ingest.loader import load_objects, pending_objects
 from observatory_storage.ingest.replay import replay
 from observatory_storage.landing import open_landing
+from observatory_storage.service import facts
 from tests.conftest import make_settings
 from tests.ingest.helpers import count, expected, ledger, load_all, put, stored, table
 
@@ -119,6 +120,10 @@ def test_refused_part_after_committed_parts_is_partial_never_duplicated(database
     assert landing.exists("_quarantine/traces/big.parquet")
     [result] = replay(settings, ["traces/big.parquet"])
     assert result.action == "refused" and count(db, "traces") == committed[1]
+    # /health and /metrics count it as a quarantined file (counters: files, rows in the table)
+    assert facts.ledger_summary(db, "public").quarantined_files == 1
+    quarantined = facts.ingest_counters(db, "public").totals[("traces", "quarantined")]
+    assert (quarantined.files, quarantined.rows) == (1, committed[1])
 
 
 def test_rewritten_file_between_parts_is_a_conflict_not_a_reload(database_url, landing_dir, db):
