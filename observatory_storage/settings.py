@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Connections one ingest run COPYs on at once (threads; files, and parts of "
-        "split files, load side by side). Empty: the client's CPU count, at most 4. 1 loads "
+        "split files, load side by side). Empty: the CPUs this process may use, at most 4. 1 loads "
         "one file after the other.",
     )
     copy_split_bytes: int = Field(
@@ -190,8 +190,15 @@ class Settings(BaseSettings):
 
     @property
     def copy_workers_resolved(self) -> int:
-        """COPY_WORKERS, or the client's CPU count capped at 4 when unset."""
-        return self.copy_workers or min(4, os.cpu_count() or 1)
+        """COPY_WORKERS, or the CPUs this process may run on (its affinity set, else the
+        CPU count) capped at 4 when unset: beyond that the database, not the client, limits."""
+        if self.copy_workers:
+            return self.copy_workers
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+        return max(1, min(4, cpus))
 
     def retention_days(self, dataset: str) -> int:
         return getattr(self, f"retention_{dataset}_days")

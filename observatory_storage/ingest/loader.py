@@ -7,6 +7,10 @@ commit. A bad file is rolled back and quarantined (ledger row with the reason, f
 to ``_quarantine/``) while the other files keep flowing. A file that vanished or changed
 between listing and reading is reported ``gone`` and left for the next listing.
 
+With COPY_WORKERS > 1, ``ingest/parallel.py`` runs the same per-file transactions on
+several connections at once and loads big files part by part; ``ingest/chunks.py`` creates
+missing chunks/partitions before each batch is COPYed.
+
 Transient database errors (connection lost, admin shutdown, serialization failure,
 deadlock...) propagate: the caller (Dagster's RetryPolicy) retries the run, and the
 ledger makes the retry skip every file that was already committed.
