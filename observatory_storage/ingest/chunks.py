@@ -17,6 +17,10 @@ the same transaction. No other transaction ever sees the probe; what remains is 
 chunk plus one dead tuple that the next vacuum (or page pruning) removes. On plain
 PostgreSQL ``obs_ensure_partitions`` (migration 0001) creates the day's partition.
 
+Only rows from the retention cutoff to a year ahead get their slot made: garbage
+timestamps (year 1, year 9999) must not turn into DDL; they go to DEFAULT (plain
+PostgreSQL) or create their chunk at insert, as before.
+
 The side connection uses a short ``lock_timeout``: if the slot is being created by a
 transaction that does not commit soon (an older loader creating it inside its COPY), the
 probe gives up and the row creates its chunk inside the COPY as before (correct, only not
@@ -46,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 DAY_US = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+AHEAD_DAYS = 366  # slots are made for rows up to this far in the future
 MAX_SLOTS_PER_BATCH = 32  # more distinct days in one batch: the rest create at insert time
 LOCK_TIMEOUT = "2s"
 _DUMMY = {  # values of required non-time columns in a probe row (deleted in its transaction)
@@ -84,9 +89,23 @@ class TimeSlots:
     # --- public -----------------------------------------------------------------------
 
     def ensure_batch(self, dataset: Dataset, batch: pa.RecordBatch) -> None:
-        """Make the slot of every row of a conformed batch exist (returns quickly when all do)."""
+        """Make the slot of every row of a conformed batch exist (returns quickly when all do).
+
+        Never fails a load: anything but a lost connection disables creation ahead for the
+        table (its rows then create their chunk/partition at insert time, as without this).
+        """
         if dataset.name in self._disabled or batch.num_rows == 0:
             return
+        try:
+            self._ensure_batch(dataset, batch)
+        except psycopg.OperationalError:
+            raise
+        except (psycopg.Error, ValueError, OverflowError) as exc:
+            self._disabled.add(dataset.name)
+            self.log.warning(f"{dataset.name}: cannot create chunks/partitions ahead ({exc}); "
+                             "rows create them at insert time")
+
+    def _ensure_batch(self, dataset: Dataset, batch: pa.RecordBatch) -> None:
         column = batch.column(dataset.time_column)
         low, high = pc.min_max(column).values()
         if not low.is_valid:
@@ -99,6 +118,8 @@ class TimeSlots:
             self._setup(dataset)
             width = self._width[dataset.name]
             values = column.drop_null().cast(pa.int64()).to_numpy(zero_copy_only=False)
+            first, last = self._window(dataset)
+            values = values[(values >= first) & (values < last)]
             slots = np.unique(values // width)
             reps = [int(values[values // width == s].min()) for s in slots[:MAX_SLOTS_PER_BATCH]]
             self._ensure_values(dataset, reps)
@@ -115,6 +136,15 @@ class TimeSlots:
                 day += timedelta(days=1)
             self._ensure_values(dataset, values)
             return self.created - before
+
+    def _window(self, dataset: Dataset) -> tuple[int, int]:
+        """Times slots are made for: from the retention cutoff to a year ahead. Rows
+        outside (late beyond retention, garbage far-future or year-1 timestamps) go where
+        they went before: DEFAULT, or a chunk created at insert."""
+        now = _us(datetime.now(UTC))
+        ahead = max(AHEAD_DAYS, self.settings.partitions_ahead_days + 1)
+        return (now - (self.settings.retention_days(dataset.name) + 1) * DAY_US,
+                now + ahead * DAY_US)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -159,12 +189,14 @@ class TimeSlots:
         conn = self._connection()
         schema = self.settings.db_schema
         if self._timescale:
-            rows = conn.execute(
-                "SELECT range_start, range_end FROM timescaledb_information.chunks "
+            rows = conn.execute(  # as integers: a range may end in year 10000
+                "SELECT (extract(epoch FROM range_start) * 1000000)::bigint, "
+                "(extract(epoch FROM range_end) * 1000000)::bigint "
+                "FROM timescaledb_information.chunks "
                 "WHERE hypertable_schema = %s AND hypertable_name = %s",
                 (schema, dataset.name),
             ).fetchall()
-            ranges = [(_us(lo), _us(hi)) for lo, hi in rows]
+            ranges = [(lo, hi) for lo, hi in rows if lo is not None and hi is not None]
         else:
             rows = conn.execute(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
