@@ -35,7 +35,6 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -117,11 +116,16 @@ class TimeSlots:
         with self._lock:
             self._setup(dataset)
             width = self._width[dataset.name]
-            values = column.drop_null().cast(pa.int64()).to_numpy(zero_copy_only=False)
+            values = column.drop_null().cast(pa.int64())
             first, last = self._window(dataset)
-            values = values[(values >= first) & (values < last)]
-            slots = np.unique(values // width)
-            reps = [int(values[values // width == s].min()) for s in slots[:MAX_SLOTS_PER_BATCH]]
+            values = values.filter(pc.and_(pc.greater_equal(values, first),
+                                           pc.less(values, last)))
+            if len(values) == 0:
+                return
+            # the window starts after 1970, so integer division is floor division here
+            slots = pa.table({"slot": pc.divide(values, width), "value": values})
+            firsts = slots.group_by("slot").aggregate([("value", "min")])
+            reps = firsts.column("value_min").to_pylist()[:MAX_SLOTS_PER_BATCH]
             self._ensure_values(dataset, reps)
 
     def ensure_days(self, dataset: Dataset, first: date, last: date) -> int:
@@ -143,7 +147,7 @@ class TimeSlots:
         they went before: DEFAULT, or a chunk created at insert."""
         now = _us(datetime.now(UTC))
         ahead = max(AHEAD_DAYS, self.settings.partitions_ahead_days + 1)
-        return (now - (self.settings.retention_days(dataset.name) + 1) * DAY_US,
+        return (max(0, now - (self.settings.retention_days(dataset.name) + 1) * DAY_US),
                 now + ahead * DAY_US)
 
     def close(self) -> None:
