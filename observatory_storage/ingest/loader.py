@@ -112,8 +112,6 @@ def load_objects(
     landing = landing or open_landing(settings)
     objects = list(objects)
     report = IngestReport()
-    if not objects:
-        return report
     if settings.copy_workers_resolved > 1:
         from observatory_storage.ingest.parallel import load_parallel
 
