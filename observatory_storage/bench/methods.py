@@ -75,6 +75,7 @@ def ours(data: BenchData, url: str, options: Options, workers: int | None = None
 
     ``workers`` sets COPY_WORKERS (None: the default, the client's CPU count capped at 4).
     """
+    import observatory_storage.ingest.parallel  # noqa: F401 - imported outside the clock
     from observatory_storage.db.connection import connect
     from observatory_storage.ingest.loader import load_objects, pending_objects
     from observatory_storage.settings import load_settings
