@@ -24,7 +24,10 @@ next listing reports a conflict (its old version is partly in the table).
 
 A transient database error in any worker is re-raised after the in-flight files finish
 (not-started ones are dropped), so Dagster's RetryPolicy retries the run and the ledger
-skips what committed.
+skips what committed. An interruption (KeyboardInterrupt) that reaches ``load_parallel``
+cancels the COPYs in flight at once: their transactions roll back and the next run loads
+those files (or parts). Inside a Dagster run the interrupt of a terminated run is captured
+by Dagster and raised only when the op returns (as with one connection).
 """
 
 from __future__ import annotations
@@ -73,6 +76,14 @@ class _Connections:
             with self.lock:
                 self.opened.append(conn)
         return conn
+
+    def cancel(self) -> None:
+        """Ask the server to cancel whatever each worker connection is running."""
+        for conn in list(self.opened):
+            try:
+                conn.cancel_safe(timeout=5)
+            except psycopg.Error:
+                pass
 
     def close(self) -> None:
         for conn in self.opened:
@@ -327,6 +338,8 @@ def load_parallel(settings: Settings, objects: list[LandingObject], *, run_id: s
             error = error or exc
             for other in futures:
                 other.cancel()
+            if not isinstance(exc, Exception):  # interrupted (run terminated, Ctrl-C):
+                conns.cancel()  # end the COPYs in flight now; their transactions roll back
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             conns.close()

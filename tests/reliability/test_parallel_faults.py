@@ -223,3 +223,57 @@ def test_three_processes_race_on_a_split_file(database_url, landing_dir, record_
         outcome=f"in {elapsed:.1f}s the parts were loaded by {by} process(es), each part "
                 "exactly once (ingest_parts primary key)",
     )
+
+
+_LOADER = textwrap.dedent(
+    """
+    from observatory_storage.ingest.loader import load_objects, pending_objects
+    from observatory_storage.db.connection import connect
+    from observatory_storage.settings import load_settings
+    settings = load_settings()
+    with connect(settings) as conn:
+        objects = pending_objects(settings, conn)
+    load_objects(settings, objects, run_id="interrupted")
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["timescaledb"])
+def test_interrupted_load_cancels_its_copies_at_once(database_url, landing_dir, record_fault):
+    """Ctrl-C (KeyboardInterrupt) of a loading process while its COPYs wait: they are
+    cancelled, the process ends without waiting for them, nothing half-loaded stays, and the
+    next run loads it all."""
+    settings = make_settings(database_url, landing_dir, **PARALLEL)
+    written = write_files(open_landing(settings), big_groups=4, rows=1000, small=2, prefix="i")
+    env = cli_env(database_url, str(landing_dir), COPY_WORKERS="3", COPY_SPLIT_BYTES="1000")
+    lock = TableLock(database_url, "traces")  # held throughout: the COPYs can only be cancelled
+    try:
+        worker = subprocess.Popen([sys.executable, "-c", _LOADER], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            wait_for(lambda: admin.execute(
+                "SELECT count(*) >= 3 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'COPY %%' AND wait_event_type = 'Lock'").fetchone()[0], 90,
+                "three COPYs in flight")
+            struck = time.monotonic()
+            worker.send_signal(signal.SIGINT)
+            worker.wait(30)
+            ended = time.monotonic() - struck
+            copying = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'COPY %%' AND state = 'active'").fetchone()[0]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+        lock.release()
+    assert worker.returncode != 0 and copying == 0
+    summary = run_ingest(settings).as_dict()
+    rows, lost, duplicated = exactly_once(database_url, written, parts=4)
+    assert summary["ok"] and (lost, duplicated) == (0, 0)
+    record_fault(
+        fault="load interrupted (KeyboardInterrupt) with 3 COPYs waiting", backend="timescaledb",
+        files=len(written), rows=rows, lost=lost, duplicated=duplicated, recover_seconds=None,
+        outcome=f"the COPYs were cancelled and the process ended in {ended:.1f}s (the lock "
+                "was still held); the next run loaded every file and part once",
+    )
