@@ -8,23 +8,40 @@ Column names follow the OpenTelemetry GenAI semantic conventions where they appl
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-# PostgreSQL type -> the Arrow type a batch is conformed to before binary COPY.
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "timestamptz": pa.timestamp("us", tz="UTC"),
-    "text": pa.string(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "smallint": pa.int16(),
-    "double precision": pa.float64(),
-    "jsonb": pa.string(),
-    "boolean": pa.bool_(),
-}
+
+@functools.cache
+def arrow_types() -> dict[str, pa.DataType]:
+    """PostgreSQL type -> the Arrow type a batch is conformed to before binary COPY.
+
+    Built on first use: pyarrow is imported lazily, so commands that never touch a batch
+    (``ingest`` on an empty landing, ``db``, ``maintenance``) start without it."""
+    import pyarrow as pa
+
+    return {
+        "timestamptz": pa.timestamp("us", tz="UTC"),
+        "text": pa.string(),
+        "integer": pa.int32(),
+        "bigint": pa.int64(),
+        "smallint": pa.int16(),
+        "double precision": pa.float64(),
+        "jsonb": pa.string(),
+        "boolean": pa.bool_(),
+    }
+
+
+def __getattr__(name: str):
+    if name == "ARROW_TYPES":
+        return arrow_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -44,9 +61,11 @@ class Column:
     def arrow_type(self) -> pa.DataType:
         base, _, args = self.pg_type.partition("(")
         if base == "numeric":  # exact: decimal128 is COPYed as PostgreSQL numeric
+            import pyarrow as pa
+
             precision, scale = (int(x) for x in args.rstrip(")").split(","))
             return pa.decimal128(precision, scale)
-        return ARROW_TYPES[base]
+        return arrow_types()[base]
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,8 @@ class Dataset:
 
     @property
     def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
         return pa.schema(
             [pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns]
         )

@@ -8,6 +8,7 @@ message names the variable and never repeats a password.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -86,6 +87,20 @@ class Settings(BaseSettings):
     copy_buffer_size: int = Field(
         1 << 20, ge=8192, description="Bytes of encoded COPY data sent to the server per write."
     )
+    copy_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Connections one ingest run COPYs on at once (threads; files, and parts of "
+        "split files, load side by side). Empty: the CPUs this process may use, at most 4. 1 loads "
+        "one file after the other.",
+    )
+    copy_split_bytes: int = Field(
+        32 << 20,
+        ge=1,
+        description="Parquet/Arrow IPC files at least this big are split into parts (row-group "
+        "/ record-batch ranges) loaded concurrently, each in its own transaction; smaller files "
+        "stay atomic. Only when COPY_WORKERS > 1. 32 MiB: about 500,000 generated spans.",
+    )
     copy_dedupe_traces: bool = Field(
         False,
         description="Skip spans whose (trace_id, span_id, start_time) is already stored "
@@ -112,7 +127,8 @@ class Settings(BaseSettings):
         description="Days a loaded landing file is kept before deletion; empty keeps them forever.",
     )
     partitions_ahead_days: int = Field(
-        7, ge=1, description="Daily partitions created ahead (plain PostgreSQL)."
+        7, ge=1, description="Days of partitions (plain PostgreSQL) or chunks (TimescaleDB) "
+        "created ahead by the partitions job."
     )
     compress_after_days: int = Field(
         3, ge=1, description="Age before chunks are compressed (licensed TimescaleDB only)."
@@ -229,7 +245,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// or postgres://")
         return value
 
-    @field_validator("retention_landing_days", mode="before")
+    @field_validator("retention_landing_days", "copy_workers", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if value in ("", None) else value
@@ -258,6 +274,18 @@ class Settings(BaseSettings):
     @property
     def redacted_database_url(self) -> str:
         return redact_url(self.database_url) if self.database_url else "embedded"
+
+    @property
+    def copy_workers_resolved(self) -> int:
+        """COPY_WORKERS, or the CPUs this process may run on (its affinity set, else the
+        CPU count) capped at 4 when unset: beyond that the database, not the client, limits."""
+        if self.copy_workers:
+            return self.copy_workers
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+        return max(1, min(4, cpus))
 
     def retention_days(self, dataset: str) -> int:
         return getattr(self, f"retention_{dataset}_days")

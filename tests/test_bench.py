@@ -14,7 +14,8 @@ from pathlib import Path
 import psycopg
 
 COMMAND = str(Path(sys.executable).parent / "observatory-storage")
-METHODS = ["ours", "otlp-proto", "otlp-jsonl", "raw", "psql", "rowcopy", "executemany"]
+METHODS = ["ours", "ours2", "otlp-proto", "otlp-jsonl", "raw", "psql", "psql2", "rowcopy",
+           "executemany"]
 
 
 def test_bench_loads_the_same_rows_with_every_method(backend, server_urls, tmp_path):

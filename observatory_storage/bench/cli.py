@@ -12,6 +12,8 @@ import typer
 from observatory_storage.settings import PROJECT_ROOT
 
 ALL_METHODS = "ours,otlp-proto,otlp-jsonl,raw,psql,rowcopy,executemany,pandas,dlt"
+# --copy-suite (issue 13): our path at 1/2/4 workers against one and two psql streams
+COPY_SUITE = "ours,ours1,ours2,ours4,raw,psql,psql2"
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".cache" / "bench"
 
 
@@ -51,6 +53,12 @@ def bench_command(
     indexes: bool = typer.Option(
         False, "--indexes", help="Raw COPY rows/s under different index sets (the trade-off)."
     ),
+    copy_suite: bool = typer.Option(
+        False, "--copy-suite",
+        help="Parallel COPY: ours at 1/2/4 workers, one and two psql streams and raw pgpq (on "
+        "this server and on the embedded plain PostgreSQL), plus whole `ingest` processes "
+        "(one file; two processes into a new day).",
+    ),
 ) -> None:
     """Benchmark our ingest path against the raw encoder, psql \\copy and the usual peers."""
     from observatory_storage.bench import data as bench_data
@@ -60,6 +68,8 @@ def bench_command(
     from observatory_storage.bench.runner import run_methods, say
     from observatory_storage.commands.common import EXIT_CONFIG, settings_or_exit
 
+    if copy_suite and methods == ALL_METHODS:
+        methods = COPY_SUITE
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
@@ -91,6 +101,8 @@ def bench_command(
     report.methods = run_methods(chosen, data, server, options, keep=keep_databases)
     report.score()
 
+    if copy_suite:
+        _copy_suite(report, data, server, options, settings, keep_databases)
     if levels:
         from observatory_storage.bench.parallel import run_parallel
 
@@ -123,6 +135,37 @@ def bench_command(
         typer.echo(json.dumps(payload, indent=2, default=str))
     else:
         typer.echo(_markdown(report))
+
+
+def _copy_suite(report, data, server, options, settings, keep: bool) -> None:
+    """Whole ingest processes on this server; the same methods on plain PostgreSQL."""
+    import os
+
+    from observatory_storage.bench import databases
+    from observatory_storage.bench.processes import run_processes
+    from observatory_storage.bench.report import Report
+    from observatory_storage.bench.runner import run_methods, say
+
+    psql = report.method("psql")
+    say("bench: whole ingest processes ...")
+    report.extras["processes"] = run_processes(data, server, psql and psql.rows_per_second)
+    if report.backend != "timescaledb":
+        return
+    from observatory_storage.db import embedded
+
+    plain = embedded.ensure_started(settings.embedded_pg_dir)
+    say(f"bench: the same methods on plain PostgreSQL ({databases.shown(plain)}) ...")
+    other = Report(backend="postgres", server=databases.shown(plain), rows=report.rows)
+    other.methods = run_methods([m.method for m in report.methods], data, plain, options,
+                                keep=keep)
+    other.score()
+    psql = other.method("psql")
+    report.extras["plain_postgres"] = {
+        "methods": [m.as_dict() for m in other.methods],
+        "table": other.table(),
+        "processes": run_processes(data, plain, psql and psql.rows_per_second),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def _levels(text: str | None) -> list[int]:

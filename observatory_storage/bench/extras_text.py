@@ -9,8 +9,29 @@ def _table(title: str, header: str, rule: str, rows: list[str]) -> str:
     return "\n".join([title, "", header, rule, *rows])
 
 
+def _processes(title: str, rows: list[dict]) -> str:
+    return _table(
+        title,
+        "| measurement | rows | seconds | rows/s | vs one psql stream | target | met? | load after |",
+        "|---|---:|---:|---:|---:|---|---|---:|",
+        [f"| {r['name']} | {r['rows']:,} | {r['seconds']:.2f} | {r['rows_per_second']:,.0f} | "
+         f"{r['vs_psql']:.2f}x | {r['target']} | {MET[r['met']]} | {r['load_average_after']} |"
+         if r["vs_psql"] else
+         f"| {r['name']} | {r['rows']:,} | {r['seconds']:.2f} | {r['rows_per_second']:,.0f} | "
+         f"- | {r['target']} | | {r['load_average_after']} |" for r in rows],
+    )
+
+
 def extras_markdown(extras: dict) -> list[str]:
     parts = []
+    if "processes" in extras:
+        parts.append(_processes("Whole `observatory-storage ingest` processes (spawn to exit):",
+                                extras["processes"]))
+    if "plain_postgres" in extras:
+        p = extras["plain_postgres"]
+        parts.append("Plain PostgreSQL (embedded server), same data and methods:\n\n"
+                     + p["table"])
+        parts.append(_processes("Whole `ingest` processes on plain PostgreSQL:", p["processes"]))
     if "parallelism" in extras:
         parts.append(_table(
             "Parallel ingest (concurrent load_objects processes over disjoint files):",

@@ -70,8 +70,12 @@ class _Clock:
 # --- 1. ours ----------------------------------------------------------------------------
 
 
-def ours(data: BenchData, url: str, options: Options) -> Load:
-    """The product path: list the landing folder, skip what the ledger has, COPY the rest."""
+def ours(data: BenchData, url: str, options: Options, workers: int | None = None) -> Load:
+    """The product path: list the landing folder, skip what the ledger has, COPY the rest.
+
+    ``workers`` sets COPY_WORKERS (None: the default, the client's CPU count capped at 4).
+    """
+    import observatory_storage.ingest.parallel  # noqa: F401 - imported outside the clock
     from observatory_storage.db.connection import connect
     from observatory_storage.ingest.loader import load_objects, pending_objects
     from observatory_storage.settings import load_settings
@@ -79,6 +83,7 @@ def ours(data: BenchData, url: str, options: Options) -> Load:
     overrides = {
         "copy_batch_size": options.copy_batch_size,
         "copy_buffer_size": options.copy_buffer_size,
+        "copy_workers": workers,
     }
     settings = load_settings(
         database_url=url,
@@ -94,8 +99,17 @@ def ours(data: BenchData, url: str, options: Options) -> Load:
     problems = [f"{f.key}: {f.status} {f.error or ''}" for f in report.files if f.status != "loaded"]
     if problems:
         raise RuntimeError("our path did not load every file: " + "; ".join(problems[:3]))
-    note = f"{len(report.files)} files, batch={settings.copy_batch_size}"
+    note = (f"{len(report.files)} files, batch={settings.copy_batch_size}, "
+            f"workers={settings.copy_workers_resolved}")
     return Load(report.rows, clock.seconds, note=note)
+
+
+def ours_workers(workers: int) -> Method:
+    def method(data: BenchData, url: str, options: Options) -> Load:
+        return ours(data, url, options, workers)
+
+    method.__doc__ = f"Our path with COPY_WORKERS={workers}."
+    return method
 
 
 # --- 2. raw pgpq ------------------------------------------------------------------------
@@ -161,6 +175,71 @@ def psql(data: BenchData, url: str, options: Options) -> Load:
     if done.returncode != 0:
         raise RuntimeError(f"psql \\copy failed: {done.stderr.strip()}")
     return Load(data.rows, clock.seconds)
+
+
+def psql2(data: BenchData, url: str, options: Options) -> Load:
+    """Two ``psql \\copy`` streams at once, each half of the rows (the server's parallel
+    ceiling with one connection per core). The chunks/partitions of the data's days are
+    created before the clock starts, so neither stream waits behind the other's chunk
+    creation (see ingest/chunks.py)."""
+    import shutil
+
+    binary = shutil.which("psql")
+    if binary is None:
+        raise MethodSkipped("psql is not installed")
+    halves = _csv_halves(data)
+    _make_slots(data, url)
+    columns = ", ".join(sql.Identifier(c).as_string(None) for c in COLUMNS)
+    clock = _Clock()
+    with clock.running():
+        streams = [
+            subprocess.Popen(
+                [binary, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c",
+                 f"\\copy {TABLE} ({columns}) FROM '{half}' WITH (FORMAT csv, HEADER true)"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=os.environ | {"PGAPPNAME": "observatory-storage-bench"},
+            )
+            for half in halves
+        ]
+        errors = [p.communicate()[1] for p in streams]
+    failed = [e.strip() for p, e in zip(streams, errors, strict=True) if p.returncode != 0]
+    if failed:
+        raise RuntimeError(f"psql \\copy failed: {failed[0]}")
+    return Load(data.rows, clock.seconds, note="2 streams, chunks made ahead")
+
+
+def _csv_halves(data: BenchData) -> list[str]:
+    """The spans as two CSV files of about half the rows each (cached next to the data)."""
+    import pyarrow.csv as pa_csv
+
+    paths = [data.root / f"spans-half-{index}.csv" for index in (0, 1)]
+    if all(p.exists() for p in paths):
+        return [str(p) for p in paths]
+    table = pa.concat_tables(pq.read_table(f) for f in data.parquet_files)
+    half = table.num_rows // 2
+    for path, part in zip(paths, (table.slice(0, half), table.slice(half)), strict=True):
+        tmp = path.with_suffix(".tmp")
+        with pa_csv.CSVWriter(tmp, TRACES.arrow_schema) as out:
+            out.write_table(part)
+        tmp.rename(path)
+    return [str(p) for p in paths]
+
+
+def _make_slots(data: BenchData, url: str) -> None:
+    """Create the chunks/partitions the data's days need (outside any clock)."""
+    import pyarrow.compute as pc
+
+    from observatory_storage.ingest.chunks import TimeSlots
+    from observatory_storage.settings import load_settings
+
+    low = high = None
+    for path in data.parquet_files:
+        lo, hi = pc.min_max(pq.read_table(path, columns=[TRACES.time_column])
+                            .column(0)).values()
+        low = lo.as_py() if low is None else min(low, lo.as_py())
+        high = hi.as_py() if high is None else max(high, hi.as_py())
+    with TimeSlots(load_settings(database_url=url)) as slots:
+        slots.ensure_days(TRACES, low.date(), high.date())
 
 
 # --- 4. psycopg row by row --------------------------------------------------------------
@@ -295,8 +374,12 @@ def _dlt_credentials(url: str) -> str:
 
 METHODS: dict[str, Method] = {
     "ours": ours,
+    "ours1": ours_workers(1),
+    "ours2": ours_workers(2),
+    "ours4": ours_workers(4),
     "raw": raw,
     "psql": psql,
+    "psql2": psql2,
     "rowcopy": rowcopy,
     "executemany": executemany,
     "pandas": pandas,
@@ -304,9 +387,13 @@ METHODS: dict[str, Method] = {
 }
 
 DESCRIPTIONS = {
-    "ours": "landing files -> ledger -> binary COPY (load_objects)",
+    "ours": "landing files -> ledger -> binary COPY (load_objects, default COPY_WORKERS)",
+    "ours1": "ours with COPY_WORKERS=1",
+    "ours2": "ours with COPY_WORKERS=2",
+    "ours4": "ours with COPY_WORKERS=4",
     "raw": "pgpq Arrow -> binary COPY, no framework (client ceiling)",
     "psql": "psql \\copy CSV (server's own loader)",
+    "psql2": "two psql \\copy streams at once (the server's parallel ceiling)",
     "rowcopy": "psycopg copy.write_row, text COPY",
     "executemany": "psycopg executemany INSERT",
     "pandas": "pandas DataFrame.to_sql (SQLAlchemy)",

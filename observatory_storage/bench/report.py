@@ -16,6 +16,7 @@ from importlib import metadata
 RATIO_TARGETS: dict[str, tuple[float, str]] = {
     "raw": (0.95, ">= 0.95x"),
     "psql": (1.5, ">= 1.5x"),
+    "psql2": (0.95, ">= 0.95x"),
     "dlt": (5.0, ">= 5x"),
 }
 OURS_MIN_RATE = 100_000

@@ -11,6 +11,17 @@ key itself). Policy for keys that come back:
   reloaded: rows cannot be "un-COPYed", so new content must arrive under a new key)
 - quarantined, same fingerprint   -> skipped until ``replay`` deletes the row
 - quarantined, other fingerprint  -> retried (the file was fixed in place)
+
+Split files (``ingest/parts.py``, migration 0007) add two states and a part ledger
+(``ingest_parts``, one row per committed part, written in the part's transaction):
+
+- loading, same fingerprint       -> resumed: only the parts without a row are loaded
+- loading, other fingerprint      -> conflict (parts of the old version are in the table)
+- partial (a part was refused after others committed) -> like loaded: never reloaded
+
+A file row becomes ``loaded`` (row_count = sum of its parts) in the transaction that finds
+every part committed. Part transactions hold ``FOR SHARE`` on the file row, so finishing
+or failing a split file waits for parts still in flight (of any process) and sees them.
 """
 
 from __future__ import annotations
@@ -50,6 +61,10 @@ def _table(schema: str) -> sql.Identifier:
     return sql.Identifier(schema, "ingest_files")
 
 
+def _parts(schema: str) -> sql.Identifier:
+    return sql.Identifier(schema, "ingest_parts")
+
+
 def lookup(conn: psycopg.Connection, schema: str, keys: Iterable[str]) -> dict[str, LedgerEntry]:
     keys = list(keys)
     found: dict[str, LedgerEntry] = {}
@@ -81,6 +96,8 @@ def needs_work(entry: LedgerEntry | None, obj: LandingObject) -> bool:
     """Whether a listed object should go to a run (see the module docstring)."""
     if entry is None:
         return True
+    if entry.status == "loading":
+        return entry.fingerprint == obj.fingerprint or entry.conflict_fingerprint != obj.fingerprint
     if entry.fingerprint == obj.fingerprint:
         return False
     if entry.status == "quarantined":
@@ -104,7 +121,7 @@ def claim(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str
                        fingerprint = EXCLUDED.fingerprint, size_bytes = EXCLUDED.size_bytes,
                        run_id = EXCLUDED.run_id, attempts = f.attempts + 1,
                        error = NULL, error_column = NULL, error_row = NULL,
-                       quarantine_key = NULL, loaded_at = now()
+                       quarantine_key = NULL, loaded_at = now(), part_bounds = NULL
                    WHERE f.status = 'quarantined' AND f.fingerprint <> EXCLUDED.fingerprint
                RETURNING 1"""
         ).format(table=_table(schema)),
@@ -113,9 +130,140 @@ def claim(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str
     if claimed:
         return CLAIMED
     entry = get(conn, schema, obj.key)
-    if entry is not None and entry.status == "loaded" and entry.fingerprint != obj.fingerprint:
+    if entry is not None and entry.status != "quarantined" and entry.fingerprint != obj.fingerprint:
         return CONFLICT
     return SKIPPED
+
+
+def claim_split(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str | None,
+                bounds: list[int]) -> tuple[str, list[int] | None]:
+    """Claim a key for a part-by-part load (in a short transaction of the caller's).
+
+    Returns (CLAIMED, bounds) for a new split or a resumed one (bounds as first recorded,
+    not the caller's), (SKIPPED, None) or (CONFLICT, None).
+    """
+    row = conn.execute(
+        sql.SQL(
+            """INSERT INTO {table} AS f
+                   (object_key, dataset, status, fingerprint, size_bytes, run_id, part_bounds)
+               VALUES (%s, %s, 'loading', %s, %s, %s, %s)
+               ON CONFLICT (object_key) DO UPDATE
+                   SET status = 'loading', dataset = EXCLUDED.dataset,
+                       fingerprint = EXCLUDED.fingerprint, size_bytes = EXCLUDED.size_bytes,
+                       run_id = EXCLUDED.run_id, attempts = f.attempts + 1,
+                       error = NULL, error_column = NULL, error_row = NULL,
+                       quarantine_key = NULL, loaded_at = now(), row_count = 0,
+                       part_bounds = EXCLUDED.part_bounds
+                   WHERE f.status = 'quarantined' AND f.fingerprint <> EXCLUDED.fingerprint
+               RETURNING part_bounds"""
+        ).format(table=_table(schema)),
+        (obj.key, obj.dataset, obj.fingerprint, obj.size, run_id, bounds),
+    ).fetchone()
+    if row:
+        return CLAIMED, list(row[0])
+    entry = conn.execute(
+        sql.SQL("SELECT status, fingerprint, part_bounds FROM {} WHERE object_key = %s").format(
+            _table(schema)), (obj.key,)).fetchone()
+    if entry is None:  # deleted meanwhile (replay of a quarantined row): next listing
+        return SKIPPED, None
+    status, fingerprint, stored = entry
+    if fingerprint != obj.fingerprint and status != "quarantined":
+        return CONFLICT, None
+    if status == "loading" and stored:
+        return CLAIMED, list(stored)
+    return SKIPPED, None
+
+
+def split_bounds(conn: psycopg.Connection, schema: str, key: str) -> list[int] | None:
+    row = conn.execute(
+        sql.SQL("SELECT part_bounds FROM {} WHERE object_key = %s AND status = 'loading'").format(
+            _table(schema)), (key,)).fetchone()
+    return list(row[0]) if row and row[0] else None
+
+
+def claim_part(conn: psycopg.Connection, schema: str, obj: LandingObject, part: int,
+               run_id: str | None) -> bool:
+    """Claim one part inside the part's transaction; False when it is done (or the file
+    is no longer loading, or was rewritten). Blocks while another transaction holds an
+    uncommitted claim of the same part, like :func:`claim` for files."""
+    row = conn.execute(
+        sql.SQL("SELECT status, fingerprint FROM {} WHERE object_key = %s FOR SHARE").format(
+            _table(schema)), (obj.key,)).fetchone()
+    if row is None or row[0] != "loading" or row[1] != obj.fingerprint:
+        return False
+    claimed = conn.execute(
+        sql.SQL("INSERT INTO {} (object_key, part, fingerprint, run_id) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (object_key, part) DO NOTHING RETURNING 1").format(_parts(schema)),
+        (obj.key, part, obj.fingerprint, run_id),
+    ).fetchone()
+    return claimed is not None
+
+
+def mark_part_loaded(conn: psycopg.Connection, schema: str, key: str, part: int, rows: int,
+                     duration_ms: float, *, min_time=None, max_time=None) -> None:
+    conn.execute(
+        sql.SQL("UPDATE {} SET row_count = %s, duration_ms = %s, min_time = %s, max_time = %s, "
+                "loaded_at = now() WHERE object_key = %s AND part = %s").format(_parts(schema)),
+        (rows, duration_ms, min_time, max_time, key, part),
+    )
+
+
+@dataclass(frozen=True)
+class SplitState:
+    status: str  # the file row's status after the call ('loading' = parts still missing)
+    parts: int  # parts committed (by any run)
+    rows: int  # rows of the committed parts
+
+
+def finish_split(conn: psycopg.Connection, schema: str, key: str, duration_ms: float,
+                 *, dataset: str | None = None) -> SplitState:
+    """In the caller's transaction: mark the file loaded when every part is committed."""
+    row = conn.execute(
+        sql.SQL("SELECT status, part_bounds FROM {} WHERE object_key = %s FOR UPDATE").format(
+            _table(schema)), (key,)).fetchone()
+    done, rows, low, high = _parts_done(conn, schema, key)
+    if row is None or row[0] != "loading":
+        return SplitState(row[0] if row else "gone", done, rows)
+    if done < len(row[1]) - 1:
+        return SplitState("loading", done, rows)
+    conn.execute(
+        sql.SQL("UPDATE {} SET status = 'loaded', row_count = %s, min_time = %s, max_time = %s, "
+                "duration_ms = %s, loaded_at = now(), dataset = coalesce(%s, dataset) "
+                "WHERE object_key = %s").format(_table(schema)),
+        (rows, low, high, duration_ms, dataset, key),
+    )
+    return SplitState("loaded", done, rows)
+
+
+def fail_split(conn: psycopg.Connection, schema: str, obj: LandingObject, bad: BadFile, *,
+               run_id: str | None, quarantine_key: str | None, duration_ms: float) -> SplitState:
+    """A part was refused: 'quarantined' if no part committed, else 'partial' (kept rows)."""
+    row = conn.execute(
+        sql.SQL("SELECT status, part_bounds FROM {} WHERE object_key = %s FOR UPDATE").format(
+            _table(schema)), (obj.key,)).fetchone()
+    done, rows, low, high = _parts_done(conn, schema, obj.key)
+    if row is None or row[0] != "loading":
+        return SplitState(row[0] if row else "gone", done, rows)
+    status = "partial" if done else "quarantined"
+    error = str(bad)
+    if done:
+        error += (f" [partially loaded: {done} of {len(row[1]) - 1} parts ({rows} rows) were "
+                  "committed before and stay; the other parts were not loaded]")
+    conn.execute(
+        sql.SQL("UPDATE {} SET status = %s, error = %s, error_column = %s, error_row = %s, "
+                "quarantine_key = %s, run_id = %s, duration_ms = %s, row_count = %s, "
+                "min_time = %s, max_time = %s, loaded_at = now() WHERE object_key = %s"
+                ).format(_table(schema)),
+        (status, error, bad.column, bad.row, quarantine_key, run_id, duration_ms, rows, low,
+         high, obj.key),
+    )
+    return SplitState(status, done, rows)
+
+
+def _parts_done(conn: psycopg.Connection, schema: str, key: str):
+    return conn.execute(
+        sql.SQL("SELECT count(*), coalesce(sum(row_count), 0), min(min_time), max(max_time) "
+                "FROM {} WHERE object_key = %s").format(_parts(schema)), (key,)).fetchone()
 
 
 def mark_loaded(
@@ -139,7 +287,7 @@ def record_conflict(conn: psycopg.Connection, schema: str, obj: LandingObject) -
     conn.execute(
         sql.SQL(
             "UPDATE {} SET conflict_fingerprint = %s, conflict_at = now() "
-            "WHERE object_key = %s AND status = 'loaded'"
+            "WHERE object_key = %s AND status <> 'quarantined'"
         ).format(_table(schema)),
         (obj.fingerprint, obj.key),
     )

@@ -7,6 +7,10 @@ commit. A bad file is rolled back and quarantined (ledger row with the reason, f
 to ``_quarantine/``) while the other files keep flowing. A file that vanished or changed
 between listing and reading is reported ``gone`` and left for the next listing.
 
+With COPY_WORKERS > 1, ``ingest/parallel.py`` runs the same per-file transactions on
+several connections at once and loads big files part by part; ``ingest/chunks.py`` creates
+missing chunks/partitions before each batch is COPYed.
+
 Transient database errors (connection lost, admin shutdown, serialization failure,
 deadlock...) propagate: the caller (Dagster's RetryPolicy) retries the run, and the
 ledger makes the retry skip every file that was already committed.
@@ -30,6 +34,7 @@ from psycopg import sql
 from observatory_storage.datasets import Dataset, get_dataset
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest import ledger
+from observatory_storage.ingest.chunks import TimeSlots
 from observatory_storage.ingest.conform import Conformer
 from observatory_storage.ingest.copy import copy_batches
 from observatory_storage.ingest.errors import BadFile, RejectedByDatabase
@@ -97,15 +102,30 @@ def load_objects(
     log=None,
     landing: Landing | None = None,
 ) -> IngestReport:
-    """Load each object in its own transaction; returns what happened to every file."""
+    """Load each object in its own transaction; returns what happened to every file.
+
+    With COPY_WORKERS > 1 the files load on that many connections at once, and files of
+    COPY_SPLIT_BYTES or more part by part (``ingest/parallel.py``); the report lists the
+    files in the order given either way.
+    """
     log = log or logger
     run_id = run_id or f"adhoc-{uuid.uuid4().hex[:12]}"
     landing = landing or open_landing(settings)
+    objects = list(objects)
     report = IngestReport()
+    if settings.copy_workers_resolved > 1:
+        from observatory_storage.ingest.parallel import load_parallel
+
+        return load_parallel(settings, objects, run_id=run_id, log=log, landing=landing)
     # autocommit: every statement runs inside an explicit per-file transaction block
-    with connect(settings, autocommit=True) as conn:
+    with connect(settings, autocommit=True) as conn, TimeSlots(settings, log) as slots:
+        if any(e.status == "loading" for e in
+               ledger.lookup(conn, settings.db_schema, [o.key for o in objects]).values()):
+            from observatory_storage.ingest.parallel import load_parallel
+
+            return load_parallel(settings, objects, run_id=run_id, log=log, landing=landing)
         for obj in objects:
-            outcome = load_one(settings, conn, landing, obj, run_id=run_id, log=log)
+            outcome = load_one(settings, conn, landing, obj, run_id=run_id, log=log, slots=slots)
             report.add(outcome)
     return report
 
@@ -118,7 +138,9 @@ def load_one(
     *,
     run_id: str,
     log=logger,
+    slots: TimeSlots | None = None,
 ) -> FileOutcome:
+    """Load one whole file in one transaction (claim, COPY, ledger row, commit)."""
     schema = settings.db_schema
     started = time.perf_counter()
 
@@ -140,7 +162,7 @@ def load_one(
                 log.warning(f"conflict {obj.key}: {message}")
                 return outcome("conflict", error=message)
             with landing.open(obj) as handle:
-                loaded = _copy_file(settings, conn, handle, obj)
+                loaded = _copy_file(settings, conn, handle, obj, slots=slots)
             ledger.mark_loaded(conn, schema, obj.key, loaded.rows,
                                (time.perf_counter() - started) * 1000,
                                min_time=loaded.min_time, max_time=loaded.max_time,
@@ -196,13 +218,16 @@ class LoadedFile:
 
 
 def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
-               obj: LandingObject) -> LoadedFile:
+               obj: LandingObject, *, slots: TimeSlots | None = None,
+               units: tuple[int, int] | None = None) -> LoadedFile:
     """Stream one file into its table(s) inside the open transaction.
 
     The reader yields ``(dataset, batch)``; each run of consecutive batches of one dataset is
-    one COPY (an OTLP file may interleave spans, metric points and log records).
+    one COPY (an OTLP file may interleave spans, metric points and log records). ``slots``
+    creates missing chunks/partitions before a batch is sent; ``units`` loads one part of
+    a split file (row groups / record batches ``[first, last)``).
     """
-    reader = open_reader(handle, obj.key, obj.dataset, settings.copy_batch_size)
+    reader = open_reader(handle, obj.key, obj.dataset, settings.copy_batch_size, units=units)
     conformers: dict[tuple[str, pa.Schema], Conformer] = {}
     spans: dict[str, TimeSpan] = {}
     pricer = Pricer(settings.price_missing_costs)
@@ -216,10 +241,12 @@ def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
             if conformer is None:
                 conformer = conformers[(name, batch.schema)] = Conformer(
                     dataset, batch.schema, obj.key)
-            conformed_batch = conformer.conform(batch)
+            batch = conformer.conform(batch)
             if name == "traces":
-                conformed_batch = pricer.apply(conformed_batch)
-            yield from span.observe([conformed_batch])
+                batch = pricer.apply(batch)
+            if slots is not None:
+                slots.ensure_batch(dataset, batch)
+            yield from span.observe([batch])
 
     with conn.cursor() as cur:
         for name, group in itertools.groupby(reader.batches(), key=lambda item: item[0]):

@@ -40,14 +40,19 @@ class SourceReader(Protocol):
         ...
 
 
-def open_reader(handle: BinaryIO, name: str, root: str, batch_size: int) -> SourceReader:
+def open_reader(handle: BinaryIO, name: str, root: str, batch_size: int,
+                units: tuple[int, int] | None = None) -> SourceReader:
     """The reader for a landing file found under ``root`` (a dataset name or ``otlp``).
 
+    ``units`` reads only row groups (Parquet) or record batches (Arrow IPC file)
+    ``[first, last)``: one part of a split file (see :attr:`BatchReader.units`).
     Raises ReadError when the content is not a format this root accepts.
     """
     head = handle.read(8)
     handle.seek(0)
     if not head.startswith((b"PAR1", b"ARROW1", b"\xff\xff\xff\xff")):
+        if units is not None:
+            raise ValueError(f"{name}: only Parquet and Arrow IPC files are split into parts")
         return _open_otlp(handle, name, root, batch_size)
     if root == OTLP_ROOT:
         fmt = detect_format(handle, name)
@@ -56,7 +61,7 @@ def open_reader(handle: BinaryIO, name: str, root: str, batch_size: int) -> Sour
             f"{fmt} file under otlp/ (otlp/ holds OTLP files; put Parquet and Arrow IPC files "
             "under traces/, metrics/ or logs/)",
         )
-    return TableReader(handle, name, root, batch_size)
+    return TableReader(handle, name, root, batch_size, units)
 
 
 def _open_otlp(handle: BinaryIO, name: str, root: str, batch_size: int) -> SourceReader:
@@ -103,9 +108,11 @@ def detect_format(handle: BinaryIO, name: str) -> str:
 class BatchReader:
     """Iterate a landing file as record batches of at most ``batch_size`` rows."""
 
-    def __init__(self, handle: BinaryIO, name: str, batch_size: int):
+    def __init__(self, handle: BinaryIO, name: str, batch_size: int,
+                 units: tuple[int, int] | None = None):
         self.name = name
         self.batch_size = batch_size
+        self.part = units
         self.format = detect_format(handle, name)
         self._handle = handle
         try:
@@ -136,13 +143,29 @@ class BatchReader:
                     name, None, None, f"the name of column #{index} is not valid UTF-8"
                 ) from None
 
-    def _raw_batches(self) -> Iterator[pa.RecordBatch]:
+    @property
+    def units(self) -> int | None:
+        """How many parts the file could be split into at most: row groups (Parquet) or
+        record batches (Arrow IPC file); None for an Arrow IPC stream (read in one go)."""
         if self.format == PARQUET:
-            yield from self._parquet.iter_batches(batch_size=self.batch_size, use_threads=False)
+            return self._parquet.metadata.num_row_groups
+        if self.format == ARROW_FILE:
+            return self._ipc_file.num_record_batches
+        return None
+
+    def _raw_batches(self) -> Iterator[pa.RecordBatch]:
+        first, last = self.part if self.part is not None else (0, self.units or 0)
+        if self.format == PARQUET:
+            if first >= last:
+                return
+            yield from self._parquet.iter_batches(batch_size=self.batch_size, use_threads=False,
+                                                  row_groups=range(first, last))
         elif self.format == ARROW_FILE:
-            for i in range(self._ipc_file.num_record_batches):
+            for i in range(first, last):
                 yield self._ipc_file.get_batch(i)
         else:
+            if self.part is not None:
+                raise ValueError(f"{self.name}: an Arrow IPC stream is not split into parts")
             yield from self._ipc_stream
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -175,10 +198,11 @@ class BatchReader:
 class TableReader:
     """A Parquet or Arrow IPC file of one dataset (the folder it was found in)."""
 
-    def __init__(self, handle: BinaryIO, name: str, dataset: str, batch_size: int):
+    def __init__(self, handle: BinaryIO, name: str, dataset: str, batch_size: int,
+                 units: tuple[int, int] | None = None):
         self.name = name
         self.dataset = dataset
-        self.reader = BatchReader(handle, name, batch_size)
+        self.reader = BatchReader(handle, name, batch_size, units)
         self.format = self.reader.format
 
     def batches(self) -> Iterator[tuple[str, pa.RecordBatch]]:

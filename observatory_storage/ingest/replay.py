@@ -50,6 +50,9 @@ def _replay_one(conn, schema: str, landing: Landing, key: str) -> ReplayResult:
     entry = ledger.get(conn, schema, key)
     if entry is not None and entry.status == "loaded":
         return ReplayResult(key, "refused", "already loaded; new content needs a new key")
+    if entry is not None and entry.status in ("loading", "partial"):
+        return ReplayResult(key, "refused", f"{entry.status}: some of its parts are loaded "
+                            "already; replaying would duplicate them (see docs/ingest.md)")
     parked = (entry.quarantine_key if entry else None) or landing.quarantine_key(key)
     moved = False
     if landing.exists(parked):

@@ -6,7 +6,10 @@ day found there its own partition: ``obs_ensure_partitions`` (migration 0001) cr
 moves that day's rows out of DEFAULT and attaches it, in one transaction. Retention can
 then drop old days whole, which is why very old rows never need a row-by-row DELETE.
 
-On TimescaleDB chunks are created on insert; the job reports that and does nothing.
+On TimescaleDB the job creates the chunks of the same coming days ahead (empty, see
+``ingest/chunks.py``): a load whose transaction creates a chunk makes every concurrent load
+into that chunk wait until it commits, so chunks should exist before the rows arrive. The
+loader also creates missing chunks/partitions just in time, before each batch's COPY.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from psycopg import sql
 from observatory_storage.datasets import DATASETS
 from observatory_storage.db.backend import detect
 from observatory_storage.db.connection import connect
+from observatory_storage.ingest.chunks import TimeSlots
 from observatory_storage.maintenance.common import (
     JobReport,
     db_now,
@@ -79,19 +83,31 @@ def adopt_default_rows(
     return days
 
 
+def _chunks_ahead(settings: Settings, report: JobReport, today: date) -> None:
+    """TimescaleDB: the chunks of yesterday to PARTITIONS_AHEAD_DAYS ahead, created empty."""
+    with TimeSlots(settings) as slots:
+        for dataset in DATASETS.values():
+            t0 = time.perf_counter()
+            created = slots.ensure_days(dataset, today - timedelta(days=1),
+                                        today + timedelta(days=settings.partitions_ahead_days))
+            report.items.append({"table": dataset.name, "chunks_created": created,
+                                 "duration_ms": (time.perf_counter() - t0) * 1000})
+            report.add("chunks_created", created)
+
+
 def run_partitions(settings: Settings, *, today: date | None = None) -> JobReport:
-    """Create partitions from yesterday to PARTITIONS_AHEAD_DAYS ahead; adopt DEFAULT rows."""
+    """Create partitions (chunks on TimescaleDB) from yesterday to PARTITIONS_AHEAD_DAYS
+    ahead; on plain PostgreSQL also adopt DEFAULT rows."""
     with connect(settings, autocommit=True) as conn, job_lock(conn, JOB):
         backend = detect(conn)
         report = JobReport(JOB, backend.kind)
         with timed(report):
-            if backend.is_timescaledb:
-                report.notes.append(
-                    "not needed on TimescaleDB: hypertables create their chunks on insert"
-                )
-                return report
             started_at = db_now(conn)
             today = today or started_at.astimezone(UTC).date()
+            if backend.is_timescaledb:
+                _chunks_ahead(settings, report, today)
+                record_run(conn, settings, JOB, started_at, report.totals)
+                return report
             for dataset in DATASETS:
                 t0 = time.perf_counter()
                 before = {s.name for s in slices(conn, settings, backend, dataset)}

@@ -198,7 +198,7 @@ def hours_from_ledger(
     rows = conn.execute(
         sql.SQL(
             "SELECT min_time, max_time FROM {} "
-            "WHERE dataset = ANY(%s) AND status = 'loaded' AND loaded_at > %s"
+            "WHERE dataset = ANY(%s) AND status IN ('loaded', 'partial') AND loaded_at > %s"
         ).format(qualified(settings, "ingest_files")),
         ([dataset, OTLP_ROOT], since),
     ).fetchall()

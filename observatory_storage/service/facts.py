@@ -24,6 +24,9 @@ from observatory_storage.maintenance import migrate
 from observatory_storage.settings import Settings
 
 STATUSES = ("loaded", "quarantined")
+# A split file refused after some parts committed ('partial', migration 0007) counts as
+# quarantined; a split file still loading ('loading') is not counted until it is loaded.
+_STATUS = sql.SQL("CASE WHEN status = 'partial' THEN 'quarantined' ELSE status END")
 HISTOGRAMS = ("copy_write_duration_seconds", "copy_batch_size")
 
 
@@ -82,7 +85,7 @@ def ledger_summary(conn: psycopg.Connection, schema: str) -> LedgerSummary | Non
                       (SELECT max(loaded_at) FROM {ledger}
                         WHERE dataset = d.name AND status = 'loaded'),
                       (SELECT count(*) FROM {ledger}
-                        WHERE dataset = d.name AND status = 'quarantined'),
+                        WHERE dataset = d.name AND status IN ('quarantined', 'partial')),
                       (SELECT count(*) FROM {ledger}
                         WHERE dataset = d.name AND conflict_fingerprint IS NOT NULL)
                FROM unnest(%s::text[]) AS d(name)"""
@@ -227,13 +230,14 @@ def _add_live_rows(conn, schema: str, result: IngestCounters, has_rollups: bool)
             sql.Literal(le)))
     rows = conn.execute(
         sql.SQL(
-            """SELECT dataset, status, count(*), coalesce(sum(row_count), 0),
+            """SELECT dataset, {status}, count(*), coalesce(sum(row_count), 0),
                       coalesce(sum(size_bytes), 0), coalesce(sum(attempts), 0),
                       coalesce(sum(duration_ms), 0) / 1000.0, count(duration_ms) {filters}
-               FROM {ledger} GROUP BY dataset, status"""
+               FROM {ledger} GROUP BY 1, 2"""
         ).format(
             filters=sql.SQL("").join(sql.SQL(", ") + f for f in filters),
             ledger=sql.Identifier(schema, "ingest_files"),
+            status=_STATUS,
         )
     ).fetchall()
     n_duration = len(bounds.get("copy_write_duration_seconds", []))
@@ -256,8 +260,8 @@ def _add_deleted_rows(conn, schema: str, result: IngestCounters, has_rollups: bo
     if table_exists(conn, schema, "ingest_totals"):
         attempts = sql.SQL("attempts" if has_rollups else "files")
         for ds, status, files, nrows, nbytes, tries in conn.execute(
-            sql.SQL("SELECT dataset, status, files, rows, bytes, {} FROM {}").format(
-                attempts, sql.Identifier(schema, "ingest_totals")
+            sql.SQL("SELECT dataset, {}, files, rows, bytes, {} FROM {}").format(
+                _STATUS, attempts, sql.Identifier(schema, "ingest_totals")
             )
         ):
             t = result.totals.get((ds, status))

@@ -111,3 +111,30 @@ def open_landing_for(path: str):
     from observatory_storage.settings import load_settings
 
     return open_landing(load_settings(landing_url=path))
+
+
+_PASS = (
+    "import sys\n"
+    "from observatory_storage.ingest.run import run_ingest\n"
+    "from observatory_storage.settings import load_settings\n"
+    "report = run_ingest(load_settings())\n"
+    "print(len(report.files), 'dagster' in sys.modules, 'pyarrow' in sys.modules)\n"
+)
+
+
+def test_pass_with_nothing_pending_skips_dagster_and_pyarrow(database_url, landing_dir, db):
+    """An empty (or fully loaded) landing costs a listing and a ledger lookup, no run."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LANDING_"))}
+    environ |= {"DATABASE_URL": database_url, "LANDING_URL": str(landing_dir)}
+
+    def one_pass() -> str:
+        done = subprocess.run([sys.executable, "-c", _PASS], env=environ, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert one_pass() == ["0", "False", "False"]
+    put(open_landing_for(str(landing_dir)), "traces/a.parquet", table("traces", 5))
+    assert one_pass() == ["1", "True", "True"]  # pending: a real run
+    assert count(db, "traces") == 5
+    assert one_pass() == ["0", "False", "False"]  # loaded: nothing pending again

@@ -231,7 +231,10 @@ def test_trace_dedupe(database_url, landing_dir, db, dedupe):
     if dedupe:
         assert count(db, "traces") == 45
         assert report.rows == 45 and sum(f.duplicates for f in report.files) == 20
-        assert ledger(db)["traces/b.parquet"]["row_count"] == 5
+        # files load concurrently (COPY_WORKERS): the one committing first owns the shared spans
+        rows = {key: entry["row_count"] for key, entry in ledger(db).items()}
+        assert rows in ({"traces/a.parquet": 40, "traces/b.parquet": 5},
+                        {"traces/a.parquet": 20, "traces/b.parquet": 25})
     else:
         assert count(db, "traces") == 65
 

@@ -60,3 +60,27 @@ def test_object_overwritten_after_listing_is_gone_on_s3(database_url, s3_landing
     assert [f.status for f in load_objects(settings, todo).files] == ["gone"]
     assert ledger(db) == {}
     assert load_all(settings).rows == 6
+
+
+def test_split_file_from_s3_is_downloaded_once_for_all_its_parts(
+    database_url, s3_landing_url, s3_endpoint, db
+):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    settings = s3_settings(database_url, s3_landing_url, s3_endpoint, copy_workers=2,
+                           copy_split_bytes=1)
+    landing = open_landing(settings)
+    data = table("traces", 60, seed=4)
+    sink = pa.BufferOutputStream()
+    pq.write_table(data, sink, row_group_size=20)
+    landing.put("traces/big.parquet", sink.getvalue().to_pybytes())
+    downloads = []
+    get_object = landing.client.get_object
+    landing.client.get_object = lambda **kw: downloads.append(kw["Key"]) or get_object(**kw)
+    with psycopg.connect(settings.database_url) as conn:
+        objects = pending_objects(settings, conn, landing=landing)
+    report = load_objects(settings, objects, run_id="s3-split", landing=landing)
+    assert [(f.status, f.rows) for f in report.files] == [("loaded", 60)]
+    assert db.execute("SELECT count(*) FROM ingest_parts").fetchone()[0] == 3
+    assert count(db, "traces") == 60 and len(downloads) == 1

@@ -25,7 +25,15 @@ def test_partitions_ahead_and_out_of_default(database_url, landing_dir, db, back
     now = db_now(db)
     if backend == "timescaledb":
         report = run_partitions(settings)
-        assert report.items == [] and "TimescaleDB" in report.notes[0]
+        ahead = (now + timedelta(days=12)).date()
+        assert [i["table"] for i in report.items] == ["traces", "metrics", "logs"]
+        assert report.totals["chunks_created"] == 3 * 14  # yesterday .. 12 days ahead
+        days = {r[0] for r in db.execute(
+            "SELECT (range_start AT TIME ZONE 'UTC')::date FROM timescaledb_information.chunks "
+            "WHERE hypertable_name = 'traces'")}
+        assert ahead in days and len(days) == 14
+        assert db.execute("SELECT count(*) FROM traces").fetchone()[0] == 0  # no probe left
+        assert run_partitions(settings).totals["chunks_created"] == 0  # idempotent
         return
 
     old, older = now - timedelta(days=10), now - timedelta(days=40)

@@ -45,6 +45,10 @@ from tests.reliability.faults import (
 pytestmark = pytest.mark.slow
 
 ROWS = 2000
+# The burst tests below strike one COPY while the files before it are committed and the
+# files after it wait: one file at a time (COPY_WORKERS=1). Faults with several files and
+# parts in flight at once are in test_parallel_faults.py.
+SERIAL = {"copy_workers": 1}
 
 
 def _retries(instance: dg.DagsterInstance) -> int:
@@ -66,6 +70,7 @@ def _ingest_in_thread(settings, instance) -> Background:
 
 def test_backend_terminated_mid_copy(settings, backend, server_urls, record_fault):
     """pg_terminate_backend on the loader's COPY; the op's RetryPolicy loads the rest."""
+    settings = make_settings(settings.database_url, settings.landing_url, **SERIAL)
     burst = write_burst(open_landing(settings), metrics=10, traces=10, rows=ROWS)
     lock = TableLock(settings.database_url, "traces")
     instance = dg.DagsterInstance.ephemeral()
@@ -101,9 +106,9 @@ def test_backend_terminated_mid_copy(settings, backend, server_urls, record_faul
 @pytest.mark.parametrize("backend", ["timescaledb"])
 def test_worker_sigkilled_mid_copy(database_url, landing_dir, server_urls, record_fault):
     """kill -9 of `observatory-storage ingest` during a COPY; the next run loads the rest once."""
-    settings = make_settings(database_url, landing_dir)
+    settings = make_settings(database_url, landing_dir, **SERIAL)
     burst = write_burst(open_landing(settings), metrics=5, traces=10, rows=ROWS)
-    env = cli_env(database_url, str(landing_dir))
+    env = cli_env(database_url, str(landing_dir), COPY_WORKERS="1")
     lock = TableLock(database_url, "traces")
     try:
         worker = subprocess.Popen([CLI, "ingest"], env=env, stdout=subprocess.PIPE,
@@ -280,7 +285,7 @@ def test_database_refusing_connections(database_url, landing_dir, server_urls, r
 def test_database_restart_during_burst(private_pg, tmp_path, record_fault):
     url = new_private_database(private_pg, "restart_burst")
     try:
-        settings = make_settings(url, tmp_path / "landing")
+        settings = make_settings(url, tmp_path / "landing", **SERIAL)
         burst = write_burst(open_landing(settings), metrics=10, traces=10, rows=ROWS)
         lock = TableLock(url, "traces")
         instance = dg.DagsterInstance.ephemeral()
