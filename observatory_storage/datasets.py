@@ -111,6 +111,8 @@ class Dataset:
     def complete(self, table: pa.Table) -> pa.Table:
         """``table`` in exactly the contract's schema: contract columns it lacks (e.g. ones
         added by a later migration) become nulls; other columns are dropped."""
+        import pyarrow as pa
+
         for c in self.columns:
             if c.name not in table.column_names:
                 table = table.append_column(c.name, pa.nulls(table.num_rows, c.arrow_type))
