@@ -334,12 +334,18 @@ def _quarantine(settings, conn, landing, obj, bad: BadFile, run_id, log, outcome
     if not recorded:  # a racing run loaded this key meanwhile: its data wins
         log.info(f"skipped {obj.key}: loaded by another run")
         return outcome("skipped")
-    if target is not None:
-        try:
-            landing.move(obj.key, target)
-        except (ObjectGone, LandingError) as exc:
-            log.warning(f"could not move {obj.key} to {target}: {exc}")
-            with conn.transaction():
-                ledger.set_quarantine_key(conn, settings.db_schema, obj.key, None)
+    set_aside(settings, conn, landing, obj.key, target, log)
     log.warning(f"quarantined {obj.key}: {bad}")
     return outcome("quarantined", error=str(bad))
+
+
+def set_aside(settings, conn, landing, key: str, target: str | None, log) -> None:
+    """Move a quarantined file to ``target``; if it cannot be moved, the ledger says so."""
+    if target is None:
+        return
+    try:
+        landing.move(key, target)
+    except (ObjectGone, LandingError) as exc:
+        log.warning(f"could not move {key} to {target}: {exc}")
+        with conn.transaction():
+            ledger.set_quarantine_key(conn, settings.db_schema, key, None)

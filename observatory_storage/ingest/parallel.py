@@ -52,6 +52,7 @@ from observatory_storage.ingest.loader import (
     _is_data_error,
     _rejected,
     load_one,
+    set_aside,
 )
 from observatory_storage.ingest.readers import ARROW_FILE, PARQUET, BatchReader
 from observatory_storage.ingest.summary import FileOutcome, IngestReport
@@ -239,13 +240,7 @@ def _finish(settings: Settings, conn: psycopg.Connection, landing: Landing, spli
                                       quarantine_key=target, duration_ms=seconds * 1000)
         if state.status not in ("quarantined", "partial"):
             return outcome("skipped")
-        if target is not None:
-            try:
-                landing.move(obj.key, target)
-            except (ObjectGone, LandingError) as exc:
-                log.warning(f"could not move {obj.key} to {target}: {exc}")
-                with conn.transaction():
-                    ledger.set_quarantine_key(conn, schema, obj.key, None)
+        set_aside(settings, conn, landing, obj.key, target, log)
         error = str(split.bad)
         if state.status == "partial":
             error += (f" [partially loaded: {state.parts} of {len(split.bounds) - 1} parts "
