@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from observatory_storage import __version__
+from observatory_storage.commands import register_all
+from observatory_storage.commands.common import stop_embedded_when_done
 
 app = typer.Typer(
     name="observatory-storage",
@@ -17,8 +19,6 @@ app = typer.Typer(
 
 @app.callback()
 def _root(ctx: typer.Context) -> None:
-    from observatory_storage.commands.common import stop_embedded_when_done
-
     stop_embedded_when_done(ctx)
 
 
@@ -28,13 +28,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _register_all() -> None:
-    from observatory_storage.commands import register_all
-
-    register_all(app)
-
-
-_register_all()
+register_all(app)
 
 
 def main() -> None:

@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from psycopg import sql
+
+from observatory_storage.db import embedded
+from observatory_storage.db.backend import detect
+from observatory_storage.db.connection import connect
+from observatory_storage.defs.in_process import execute_ingest, first_failure, recorded_home
+from observatory_storage.generate import build_table, encode, generate
+from observatory_storage.landing import open_landing
+from observatory_storage.maintenance.migrate import migrate
 from observatory_storage.settings import PROJECT_ROOT, Settings
 
 DEFAULT_LANDING = PROJECT_ROOT / ".cache" / "demo-landing"
@@ -142,8 +151,6 @@ def run_demo(settings: Settings, *, landing: Path | None = None,
              keep_running: bool = False, log_level: str = "WARNING",
              ephemeral: bool = False) -> DemoResult:
     """Run the demo; raises DatabaseUnavailable or DemoFailed."""
-    from observatory_storage.db import embedded
-
     started = time.perf_counter()
     stop_embedded = False
     database = settings.redacted_database_url
@@ -162,13 +169,6 @@ def run_demo(settings: Settings, *, landing: Path | None = None,
 
 def _demo(settings: Settings, database: str, landing: Path | None, started: float,
           log_level: str, ephemeral: bool = False) -> DemoResult:
-    from psycopg import sql
-
-    from observatory_storage.db.backend import detect
-    from observatory_storage.db.connection import connect
-    from observatory_storage.defs.ingest import execute_ingest, first_failure, recorded_home
-    from observatory_storage.maintenance.migrate import migrate
-
     folder = _prepare_landing(landing)
     settings = settings.model_copy(update={"landing_url": str(folder), "db_schema": DEMO_SCHEMA})
     with connect(settings, autocommit=True) as conn:
@@ -200,7 +200,7 @@ def _demo(settings: Settings, database: str, landing: Path | None, started: floa
         seconds=time.perf_counter() - started,
         report=report,
         queries=queries,
-        dagster_home=None if ephemeral else _shown(recorded_home()),
+        dagster_home=None if ephemeral else _shown(recorded_home(ephemeral=ephemeral)),
     )
 
 
@@ -216,9 +216,6 @@ def _prepare_landing(landing: Path | None) -> Path:
 
 def write_sample_files(settings: Settings) -> list[str]:
     """The sample files, with fresh keys each run, plus one file missing ``trace_id``."""
-    from observatory_storage.generate import build_table, encode, generate
-    from observatory_storage.landing import open_landing
-
     landing = open_landing(settings)
     seed = int(time.time()) % 1_000_000
     start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)
@@ -234,8 +231,6 @@ def write_sample_files(settings: Settings) -> list[str]:
 
 
 def run_query(conn, schema: str, title: str, text: str) -> QueryResult:
-    from psycopg import sql
-
     query = sql.SQL(text.replace("{schema}", "{schema_id}")).format(
         schema_id=sql.Identifier(schema))
     with conn.cursor() as cur:

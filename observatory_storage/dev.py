@@ -15,7 +15,6 @@ descendant that escaped it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,9 +26,13 @@ from pathlib import Path
 import psutil
 from dotenv import dotenv_values
 
+from observatory_storage.datasets import DATASETS
+from observatory_storage.db import embedded
+from observatory_storage.db.connection import connect
+from observatory_storage.defs.home import dagster_home
+from observatory_storage.maintenance.migrate import migrate
 from observatory_storage.settings import PROJECT_ROOT, Settings
 
-DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".cache" / "dagster_home"
 # `dagster dev` itself warns that it is superseded by `dg dev` (a separate CLI package we
 # do not install): a warning about the command, not about our definitions.
 _DEV_SUPERSEDED = "ignore:Function `dev_command` is superseded:Warning"
@@ -163,30 +166,6 @@ class DevOptions:
     keep_db: bool = False
 
 
-def dagster_home(env: dict[str, str]) -> Path:
-    """DAGSTER_HOME from the environment, else .cache/dagster_home with our dagster.yaml.
-
-    A DAGSTER_HOME chosen by the user keeps its own dagster.yaml; one is copied in only
-    when it has none. Under the project-local default the project's dagster.yaml is
-    authoritative and refreshed on every start.
-    """
-    chosen = env.get("DAGSTER_HOME")
-    home = Path(chosen).expanduser().resolve() if chosen else DEFAULT_DAGSTER_HOME
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
-    if not chosen or not target.exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", target)
-    return home
-
-
-def serve_available() -> bool:
-    """True once the ``serve`` command exists (the health/metrics service)."""
-    from observatory_storage.cli import app
-
-    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
-    return "serve" in names
-
-
 def _cli_argv(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("observatory-storage")
     if script.exists():
@@ -196,10 +175,6 @@ def _cli_argv(*args: str) -> list[str]:
 
 def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
     """Run the stack until Ctrl-C/SIGTERM or a child dies; returns the exit code."""
-    from observatory_storage.db import embedded
-    from observatory_storage.db.connection import connect
-    from observatory_storage.maintenance.migrate import migrate
-
     out = out or sys.stdout
     env = dict(os.environ)
     started_db = False
@@ -243,7 +218,7 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
             # "will not be used", which is misleading (ours is copied into DAGSTER_HOME).
             cwd=home,
         )
-        if options.serve and serve_available():
+        if options.serve:
             supervisor.start("serve", _cli_argv("serve"))
         _print_urls(settings, options, home, out)
         code = 0 if supervisor.stopping.is_set() else supervisor.wait()
@@ -277,8 +252,6 @@ def _make_local_landing(url: str) -> None:
     """Create the local landing folder and its dataset folders, ready for files."""
     if url.startswith("s3://"):
         return
-    from observatory_storage.datasets import DATASETS
-
     root = Path(url.removeprefix("file://"))
     for name in DATASETS:
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -290,7 +263,7 @@ def _print_urls(settings: Settings, options: DevOptions, home: Path, out) -> Non
         f"DAGSTER_HOME    {home}",
         f"landing         {_absolute_landing(settings.landing_url)}",
     ]
-    if options.serve and serve_available():
+    if options.serve:
         lines += [
             f"health          http://{settings.health_host}:{settings.health_port}/health",
             f"metrics         http://{settings.health_host}:{settings.metrics_port}/metrics",

@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatory_storage.datasets import get_dataset
-from observatory_storage.landing.base import Landing, open_landing
+from observatory_storage.generate_otlp import otlp_file
+from observatory_storage.landing import open_landing
+from observatory_storage.landing.base import Landing
 from observatory_storage.settings import Settings
 
 FORMATS = {"parquet": "parquet", "arrow": "arrow", "arrows": "arrows"}
@@ -393,7 +395,6 @@ def generate(
 def _generate_otlp(landing, dataset, files, rows_per_file, fmt, seed, start, spread_hours,
                    compression, progress) -> list[str]:
     """OTLP files made by the OpenTelemetry SDK (generate_otlp), under ``otlp/``."""
-    from observatory_storage.generate_otlp import otlp_file
 
     get_dataset(dataset)
     if seed is None:

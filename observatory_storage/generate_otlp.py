@@ -20,6 +20,25 @@ import random
 from collections.abc import Sequence
 
 import zstandard
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.json.common._log_encoder import encode_logs as json_logs
+from opentelemetry.exporter.otlp.json.common.metrics_encoder import encode_metrics as json_metrics
+from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans as json_spans
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as proto_logs
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import (
+    encode_metrics as proto_metrics,
+)
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as proto_spans
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 LAYOUTS = ("single", "framed", "lines")  # lines: JSON only
 COMPRESSIONS = ("none", "gzip", "zstd", "zstd-frames")  # zstd-frames: framed only
@@ -58,11 +77,6 @@ def genai_spans(count: int, *, seed: int = 0, start: dt.datetime | None = None,
                 service: dict | None = None):
     """``count`` finished SDK spans: LLM calls (some with a tool child span), GenAI names
     current and older, an unknown model now and then, a producer cost now and then."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
     rng = random.Random(seed)
     exporter = InMemorySpanExporter()
@@ -127,10 +141,6 @@ def genai_spans(count: int, *, seed: int = 0, start: dt.datetime | None = None,
 def sdk_metrics(*, seed: int = 0):
     """A MetricsData from the SDK: a GenAI token-usage histogram, an exponential histogram,
     a counter, an up-down counter and a gauge, with GenAI point attributes."""
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
-    from opentelemetry.sdk.resources import Resource
 
     rng = random.Random(seed)
     reader = InMemoryMetricReader()
@@ -163,10 +173,6 @@ def sdk_metrics(*, seed: int = 0):
 def sdk_logs(count: int, *, seed: int = 0, spans: Sequence = ()):
     """``count`` SDK log records: string and structured bodies, severities, an event name,
     some inside a span's context (trace and span ids), most without."""
-    from opentelemetry._logs import LogRecord, SeverityNumber
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
-    from opentelemetry.sdk.resources import Resource
 
     rng = random.Random(seed)
     exporter = InMemoryLogExporter()
@@ -196,24 +202,15 @@ def sdk_logs(count: int, *, seed: int = 0, spans: Sequence = ()):
     return list(logs)
 
 
+_PROTO_ENCODERS = {"traces": proto_spans, "metrics": proto_metrics, "logs": proto_logs}
+_JSON_ENCODERS = {"traces": json_spans, "metrics": json_metrics, "logs": json_logs}
+
+
 def encode(signal: str, items, encoding: str) -> bytes:
     """One OTLP message (Export*ServiceRequest, the wire shape of *Data) of SDK items."""
     if encoding == "proto":
-        if signal == "traces":
-            from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-            return encode_spans(items).SerializeToString()
-        if signal == "metrics":
-            from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-            return encode_metrics(items).SerializeToString()
-        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-        return encode_logs(items).SerializeToString()
-    if signal == "traces":
-        from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans as ej
-    elif signal == "metrics":
-        from opentelemetry.exporter.otlp.json.common.metrics_encoder import encode_metrics as ej
-    else:
-        from opentelemetry.exporter.otlp.json.common._log_encoder import encode_logs as ej
-    return ej(items).to_json().encode()
+        return _PROTO_ENCODERS[signal](items).SerializeToString()
+    return _JSON_ENCODERS[signal](items).to_json().encode()
 
 
 def file_bytes(messages: Sequence[bytes], layout: str, compression: str = "none",

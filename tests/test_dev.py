@@ -11,7 +11,6 @@ import time
 import pytest
 
 from observatory_storage.db import embedded
-from observatory_storage.dev import serve_available
 from observatory_storage.settings import PROJECT_ROOT
 from tests.process_utils import (
     VENV_BIN,
@@ -50,10 +49,9 @@ def run_and_stop(tmp_path, env, ports, signum) -> set[int]:
     argv = [str(VENV_BIN / "observatory-storage"), "dev", "-p", str(ports["ui"])]
     with running(argv, env=env, cwd=PROJECT_ROOT, log=log, preexec_fn=ignore_sigint) as proc:
         wait_for_url(f"http://127.0.0.1:{ports['ui']}/server_info", proc, timeout=180, log=log)
-        if serve_available():
-            wait_for_url(f"http://127.0.0.1:{ports['health']}/health/live", proc, log=log)
-            status, _ = get(f"http://127.0.0.1:{ports['metrics']}/metrics")
-            assert status == 200
+        wait_for_url(f"http://127.0.0.1:{ports['health']}/health/live", proc, log=log)
+        status, _ = get(f"http://127.0.0.1:{ports['metrics']}/metrics")
+        assert status == 200
         # the daemon's and webserver's code servers exist by now
         deadline = time.monotonic() + 60
         pids = descendants(proc.pid)

@@ -15,11 +15,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from observatory_storage.datasets import TRACES
+from observatory_storage.generate import traces_table
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -58,9 +60,7 @@ class BenchData:
 
 def spans(rows: int, seed: int, start: dt.datetime | None = None) -> pa.Table:
     """Realistic spans (the product's generator) over the 24 h before ``start`` or now."""
-    import numpy as np
 
-    from observatory_storage.generate import traces_table
 
     end = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     table = traces_table(rows, np.random.default_rng(seed), end - dt.timedelta(hours=24), 24)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+from observatory_storage.db import embedded
 from observatory_storage.db.backend import detect
 from observatory_storage.db.connection import with_dbname
 from observatory_storage.maintenance.migrate import migrate
@@ -38,7 +39,6 @@ def default_server_url(settings: Settings) -> str:
     """The local TimescaleDB when it answers, else the embedded PostgreSQL (started)."""
     if reachable(DEFAULT_TIMESCALEDB_URL):
         return DEFAULT_TIMESCALEDB_URL
-    from observatory_storage.db import embedded
 
     return embedded.ensure_started(settings.embedded_pg_dir)
 

@@ -23,12 +23,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 import pyarrow.parquet as pq
 
 from observatory_storage.bench import databases
 from observatory_storage.bench.data import BenchData, spans
 from observatory_storage.bench.runner import say
+from observatory_storage.landing import open_landing
 from observatory_storage.settings import PROJECT_ROOT, load_settings
 
 SMALL_ROWS = 100
@@ -81,7 +83,6 @@ def daemon(url: str, landing: Path, home: Path) -> Iterator[subprocess.Popen]:
 def _kill_leftovers(home: Path) -> None:
     """The daemon's code server runs in a session of its own and outlives the daemon's
     process group: end every process still working for this DAGSTER_HOME."""
-    import psutil
 
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
@@ -112,7 +113,6 @@ def _wait_loaded(conn: psycopg.Connection, keys: list[str], timeout: float) -> f
 
 
 def run_e2e(data_dir: Path, server_url: str, data: BenchData | None = None) -> dict:
-    from observatory_storage.landing.base import open_landing
 
     small_rows = spans(SMALL_ROWS * 50, seed=4243)
     payloads = [

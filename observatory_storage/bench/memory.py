@@ -23,6 +23,10 @@ from observatory_storage.bench.data import spans
 from observatory_storage.bench.methods import Options
 from observatory_storage.bench.runner import say
 from observatory_storage.datasets import TRACES
+from observatory_storage.db.connection import connect
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
+from observatory_storage.settings import load_settings
 
 TARGET_MB = 300
 ROWS_PER_GROUP = 250_000
@@ -92,9 +96,6 @@ def _peak_rss_mb() -> float:
 
 
 def _child(url: str, landing: str, batch_size: str, buffer_size: str) -> None:
-    from observatory_storage.db.connection import connect
-    from observatory_storage.ingest.loader import load_objects, pending_objects
-    from observatory_storage.settings import load_settings
 
     overrides = {"copy_batch_size": batch_size, "copy_buffer_size": buffer_size}
     settings = load_settings(

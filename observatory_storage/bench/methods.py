@@ -10,7 +10,9 @@ reported at their measured rate, marked "sampled".
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -18,13 +20,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import pgpq
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from pgpq import encoders, schema
 from psycopg import sql
 
 from observatory_storage.bench.data import BenchData
 from observatory_storage.datasets import TRACES
+from observatory_storage.db.connection import connect
+from observatory_storage.ingest.chunks import TimeSlots
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
+from observatory_storage.settings import load_settings
 
 TABLE = TRACES.name
 COLUMNS = TRACES.column_names
@@ -75,10 +86,6 @@ def ours(data: BenchData, url: str, options: Options, workers: int | None = None
 
     ``workers`` sets COPY_WORKERS (None: the default, the client's CPU count capped at 4).
     """
-    import observatory_storage.ingest.parallel  # noqa: F401 - imported outside the clock
-    from observatory_storage.db.connection import connect
-    from observatory_storage.ingest.loader import load_objects, pending_objects
-    from observatory_storage.settings import load_settings
 
     overrides = {
         "copy_batch_size": options.copy_batch_size,
@@ -121,8 +128,6 @@ def raw(data: BenchData, url: str, options: Options) -> Load:
     The Parquet files are already in the contract's Arrow types, so there is no conform
     step: this is the fastest a Python client can feed the server.
     """
-    import pgpq
-    from pgpq import encoders, schema
 
     arrow_schema = TRACES.arrow_schema
     builders = {
@@ -155,7 +160,6 @@ def raw(data: BenchData, url: str, options: Options) -> Load:
 
 def psql(data: BenchData, url: str, options: Options) -> Load:
     """The server's own CSV loader, driven by ``psql \\copy`` from the same rows as CSV."""
-    import shutil
 
     binary = shutil.which("psql")
     if binary is None:
@@ -182,7 +186,6 @@ def psql2(data: BenchData, url: str, options: Options) -> Load:
     ceiling with one connection per core). The chunks/partitions of the data's days are
     created before the clock starts, so neither stream waits behind the other's chunk
     creation (see ingest/chunks.py)."""
-    import shutil
 
     binary = shutil.which("psql")
     if binary is None:
@@ -210,7 +213,6 @@ def psql2(data: BenchData, url: str, options: Options) -> Load:
 
 def _csv_halves(data: BenchData) -> list[str]:
     """The spans as two CSV files of about half the rows each (cached next to the data)."""
-    import pyarrow.csv as pa_csv
 
     paths = [data.root / f"spans-half-{index}.csv" for index in (0, 1)]
     if all(p.exists() for p in paths):
@@ -227,10 +229,7 @@ def _csv_halves(data: BenchData) -> list[str]:
 
 def _make_slots(data: BenchData, url: str) -> None:
     """Create the chunks/partitions the data's days need (outside any clock)."""
-    import pyarrow.compute as pc
 
-    from observatory_storage.ingest.chunks import TimeSlots
-    from observatory_storage.settings import load_settings
 
     low = high = None
     for path in data.parquet_files:
@@ -288,7 +287,6 @@ def pandas(data: BenchData, url: str, options: Options) -> Load:
         from sqlalchemy.dialects.postgresql import JSONB
     except ImportError as exc:
         raise MethodSkipped(f"SQLAlchemy is not installed ({exc})") from None
-    import json
 
     sample = data.sample(options.pandas_rows)
     engine = sqlalchemy.create_engine(_sqlalchemy_url(url))
@@ -401,15 +399,6 @@ DESCRIPTIONS = {
 }
 
 
-def _register_otlp() -> None:
-    """OTLP files through the ingest path (bench/otlp.py), beside the Parquet path."""
-    from observatory_storage.bench import otlp
-
-    METHODS.update(otlp.METHODS)
-    DESCRIPTIONS.update(otlp.DESCRIPTIONS)
-
-
-_register_otlp()
 
 
 def _copy_sql(options: str | None = None) -> sql.Composed:

@@ -13,7 +13,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from observatory_storage import generate_otlp
 from observatory_storage.bench.data import BenchData
+from observatory_storage.bench.methods import Load
+from observatory_storage.db.connection import connect
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
+from observatory_storage.settings import load_settings
 
 SPANS_PER_MESSAGE = 5_000
 SPANS_PER_FILE = 100_000
@@ -23,7 +29,6 @@ LAYOUTS = {"otlp-proto": ("proto", "framed", "none", "pb"),
 
 def prepare(data: BenchData, method: str) -> Path:
     """The landing folder holding ``data.rows`` spans as OTLP files of ``method``."""
-    from observatory_storage import generate_otlp
 
     encoding, layout, compression, ext = LAYOUTS[method]
     landing = data.root / f"{method}-{data.rows}"
@@ -47,11 +52,6 @@ def prepare(data: BenchData, method: str) -> Path:
 
 def _load(method: str):
     def run(data: BenchData, url: str, options):
-        from observatory_storage.bench.methods import Load
-        from observatory_storage.db.connection import connect
-        from observatory_storage.ingest.loader import load_objects, pending_objects
-        from observatory_storage.settings import load_settings
-
         landing = prepare(data, method)
         settings = load_settings(database_url=url, landing_url=str(landing),
                                  ingest_max_files_per_run=10_000)

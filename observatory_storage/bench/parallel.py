@@ -14,10 +14,13 @@ from observatory_storage.bench import databases
 from observatory_storage.bench.data import BenchData
 from observatory_storage.bench.methods import Options
 from observatory_storage.bench.runner import say
+from observatory_storage.db.connection import connect
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
+from observatory_storage.settings import load_settings
 
 
 def _settings(url: str, data: BenchData, options: Options):
-    from observatory_storage.settings import load_settings
 
     overrides = {
         "copy_batch_size": options.copy_batch_size,
@@ -31,7 +34,6 @@ def _settings(url: str, data: BenchData, options: Options):
 
 
 def _worker(url, data, options, objects, barrier, results) -> None:
-    from observatory_storage.ingest.loader import load_objects
 
     settings = _settings(url, data, options)
     barrier.wait()
@@ -41,8 +43,6 @@ def _worker(url, data, options, objects, barrier, results) -> None:
 
 
 def run_level(data: BenchData, server_url: str, processes: int, options: Options) -> dict:
-    from observatory_storage.db.connection import connect
-    from observatory_storage.ingest.loader import pending_objects
 
     context = mp.get_context("spawn")
     with databases.fresh_database(server_url, f"parallel{processes}") as url:

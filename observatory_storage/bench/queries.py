@@ -26,6 +26,8 @@ from observatory_storage.bench import databases
 from observatory_storage.bench.data import prepare
 from observatory_storage.bench.runner import say
 from observatory_storage.datasets import TRACES
+from observatory_storage.db import embedded
+from observatory_storage.ingest.copy import copy_batches
 from observatory_storage.maintenance.migrate import migrate
 from observatory_storage.settings import Settings, load_settings
 
@@ -80,7 +82,6 @@ def _copy(table: pa.Table, day: int) -> pa.Table:
 
 
 def _load(url: str, base: pa.Table, rows: int) -> None:
-    from observatory_storage.ingest.copy import copy_batches
 
     copies = -(-rows // base.num_rows)
     with psycopg.connect(url) as conn:
@@ -203,7 +204,6 @@ def measure(url: str, backend: str, runs: int = RUNS) -> list[dict]:
 
 def run_queries(data_dir: Path, server_url: str, rows: int, settings: Settings) -> dict:
     """Both backends: the given server, and the embedded PostgreSQL when they differ."""
-    from observatory_storage.db import embedded
 
     servers = {databases.backend_kind(server_url): server_url}
     if "postgres" not in servers:

@@ -12,6 +12,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
+import psutil
+
 # method -> (minimum ratio ours/method, how the target reads)
 RATIO_TARGETS: dict[str, tuple[float, str]] = {
     "raw": (0.95, ">= 0.95x"),
@@ -122,7 +124,6 @@ def machine() -> dict:
         model = platform.processor()
     memory_gb = None
     try:
-        import psutil
 
         memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:

@@ -6,8 +6,9 @@ import sys
 from collections.abc import Callable
 
 from observatory_storage.bench import databases
+from observatory_storage.bench.catalog import DESCRIPTIONS, METHODS
 from observatory_storage.bench.data import BenchData
-from observatory_storage.bench.methods import DESCRIPTIONS, METHODS, MethodSkipped, Options
+from observatory_storage.bench.methods import MethodSkipped, Options
 from observatory_storage.bench.report import MethodResult
 from observatory_storage.settings import redact_text
 

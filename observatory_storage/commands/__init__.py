@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from observatory_storage.commands import bench, db, ingest, maintenance, operator, service
+
 
 def register_all(app: typer.Typer) -> None:
-    from observatory_storage.commands import bench, db, ingest, maintenance, operator, service
-
     for module in (db, ingest, maintenance, service, operator, bench):
         module.register(app)

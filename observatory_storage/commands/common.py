@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from observatory_storage.db import embedded
 from observatory_storage.db.connection import DatabaseUnavailable
 from observatory_storage.settings import Settings, SettingsError, load_settings, redact_text
 
@@ -90,8 +91,6 @@ def stop_embedded_when_done(ctx) -> None:
         return  # the command itself reports the bad setting
     if settings.database_url:
         return
-    from observatory_storage.db import embedded
-
     pgdata = settings.embedded_pg_dir
     if embedded.running_uri(pgdata) is not None:
         return  # started before this command: not ours to stop

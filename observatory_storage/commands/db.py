@@ -17,6 +17,10 @@ from observatory_storage.commands.common import (
     print_json,
     settings_or_exit,
 )
+from observatory_storage.db import embedded
+from observatory_storage.db.backend import detect
+from observatory_storage.db.connection import connect
+from observatory_storage.maintenance.migrate import MigrationError, migrate, status
 from observatory_storage.settings import Settings, redact_url
 
 db_app = typer.Typer(
@@ -28,8 +32,6 @@ db_app = typer.Typer(
 @db_app.command("start")
 def db_start() -> None:
     """Start the embedded PostgreSQL; it keeps running until `db stop`."""
-    from observatory_storage.db import embedded
-
     keep_embedded_running()
     settings = settings_or_exit()
     if settings.database_url:
@@ -43,8 +45,6 @@ def db_start() -> None:
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded PostgreSQL."""
-    from observatory_storage.db import embedded
-
     settings = settings_or_exit()
     stopped = embedded.stop(settings.embedded_pg_dir)
     typer.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
@@ -67,8 +67,6 @@ def client_url(settings: Settings, url: str) -> str:
 
 def _database_url(settings: Settings) -> tuple[str, bool]:
     """(URL psql accepts, True when this call started the embedded server)."""
-    from observatory_storage.db import embedded
-
     if settings.database_url:
         return client_url(settings, settings.database_url), False
     was_running = embedded.running_uri(settings.embedded_pg_dir) is not None
@@ -107,8 +105,6 @@ def db_psql(ctx: typer.Context) -> None:
     The embedded server is reached with the wheel's own psql; a configured DATABASE_URL
     with the psql on PATH (else the wheel's), its password passed in PGPASSWORD, not argv.
     """
-    from observatory_storage.db import embedded
-
     settings = settings_or_exit()
     with clean_errors(settings):
         url, _ = _database_url(settings)
@@ -127,9 +123,6 @@ def db_psql(ctx: typer.Context) -> None:
 @db_app.command("status")
 def db_status(json_output: bool = typer.Option(False, "--json")) -> None:
     """Backend, versions and license of the configured database."""
-    from observatory_storage.db.backend import detect
-    from observatory_storage.db.connection import connect
-
     settings = settings_or_exit()
     with clean_errors(settings), connect(settings) as conn:
         info = detect(conn).as_dict() | {"database": settings.redacted_database_url}
@@ -148,9 +141,6 @@ def migrate_command(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """Apply pending SQL migrations (numbered files in sql/migrations/)."""
-    from observatory_storage.db.connection import connect
-    from observatory_storage.maintenance.migrate import MigrationError, migrate, status
-
     settings = settings_or_exit()
     with clean_errors(settings), connect(settings, autocommit=True) as conn:
         try:

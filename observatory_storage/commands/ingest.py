@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from observatory_storage.commands.common import (
     EPHEMERAL,
@@ -19,7 +20,11 @@ from observatory_storage.commands.common import (
     settings_or_exit,
 )
 from observatory_storage.datasets import DATASETS
-from observatory_storage.settings import one_of, redact_text
+from observatory_storage.db.connection import DatabaseUnavailable, connect
+from observatory_storage.ingest import discovery
+from observatory_storage.ingest.replay import replay
+from observatory_storage.ingest.summary import IngestReport
+from observatory_storage.settings import Settings, one_of, redact_text
 
 
 def _check_dataset(dataset: str | None) -> None:
@@ -27,6 +32,23 @@ def _check_dataset(dataset: str | None) -> None:
         typer.echo(f"error: --dataset {dataset}: unknown dataset; expected {one_of(DATASETS)}",
                    err=True)
         raise typer.Exit(EXIT_CONFIG)
+
+
+def ingest_pass(settings: Settings, datasets: list[str] | None = None, *,
+                log_level: str = "CRITICAL", ephemeral: bool = False) -> IngestReport:
+    """The body of ``ingest``: with nothing pending, a listing and one ledger lookup (no
+    Dagster import, no run); else ``ingest_job`` in this process (``defs/in_process.py``).
+
+    Raises DatabaseUnavailable at once when the database cannot be reached."""
+    with connect(settings) as conn:
+        pending = discovery.pending_roots(settings, conn, datasets)
+    if pending is not None and not pending:
+        return discovery.idle_report(settings)
+    # lazy: Dagster costs ~1.5 s of start-up, paid only when a run starts
+    from observatory_storage.defs.in_process import run_ingest
+
+    return run_ingest(settings, datasets, pending=pending, log_level=log_level,
+                      ephemeral=ephemeral)
 
 
 def ingest_command(
@@ -53,17 +75,14 @@ def ingest_command(
     Files in no dataset folder (e.g. landing/foo/x.parquet) are never loaded: the summary
     names them.
     """
-    from observatory_storage.db.connection import DatabaseUnavailable
-    from observatory_storage.ingest.run import run_ingest
-
     _check_dataset(dataset)
     settings = settings_or_exit(landing_url=landing)
     configure_logging(settings, verbose=verbose)
     with clean_errors(settings):
         try:
-            report = run_ingest(settings, datasets=[dataset] if dataset else None,
-                                log_level=settings.log_level if verbose else "CRITICAL",
-                                ephemeral=ephemeral)
+            report = ingest_pass(settings, [dataset] if dataset else None,
+                                 log_level=settings.log_level if verbose else "CRITICAL",
+                                 ephemeral=ephemeral)
         except DatabaseUnavailable:
             raise
         except RuntimeError as exc:  # landing unreadable, or the run failed
@@ -87,8 +106,6 @@ def replay_command(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """Re-queue quarantined files (after fixing them): the next ingest loads them."""
-    from observatory_storage.ingest.replay import replay
-
     if not keys and not all_quarantined:
         typer.echo("error: give KEY... or --all", err=True)
         raise typer.Exit(EXIT_CONFIG)
@@ -121,8 +138,7 @@ def generate_command(
     spread_hours: float = typer.Option(24.0, "--spread-hours", min=0.0, help="Hours the rows span."),
 ) -> None:
     """Write realistic LLM traces, metrics or logs into the landing bucket."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
+    # lazy: pyarrow and the OpenTelemetry SDK cost ~0.5 s of start-up, paid only here
     from observatory_storage.generate import FORMATS, generate
     from observatory_storage.generate_otlp import FILE_COMPRESSIONS
     from observatory_storage.generate_otlp import FORMATS as OTLP_FORMATS

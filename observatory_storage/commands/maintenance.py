@@ -13,10 +13,14 @@ import typer
 from observatory_storage.commands.common import (
     EPHEMERAL,
     EXIT_FAILED,
+    VERBOSE_HELP,
     clean_errors,
+    configure_logging,
     print_json,
     settings_or_exit,
 )
+from observatory_storage.maintenance.common import JobBusy
+from observatory_storage.settings import redact_text
 
 maintenance_app = typer.Typer(
     help="Database upkeep: vacuum, retention, partitions, compression, rollups.",
@@ -24,27 +28,31 @@ maintenance_app = typer.Typer(
 )
 
 JSON = typer.Option(False, "--json", help="Print the report as JSON.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP)
 
 
-def _run(jobs: list[tuple[str, dict | None]], json_output: bool, ephemeral: bool) -> None:
+def _run(jobs: list[tuple[str, dict | None]], json_output: bool, ephemeral: bool,
+         verbose: bool) -> None:
     """Run jobs (name, op config) in order; print each report; exit non-zero on failure."""
-    from observatory_storage.defs.maintenance import JobFailed, execute_job
-    from observatory_storage.maintenance.common import JobBusy
-    from observatory_storage.settings import redact_text
+    # lazy: Dagster costs ~1.5 s of start-up, paid only when a job runs
+    from observatory_storage.defs.in_process import RunFailed, run_maintenance
 
     settings = settings_or_exit()
+    configure_logging(settings, verbose=verbose)
     reports = []
     with clean_errors(settings):
         try:
             for name, config in jobs:
-                report = execute_job(settings, name, config, ephemeral=ephemeral)
+                report = run_maintenance(
+                    settings, name, config, ephemeral=ephemeral,
+                    log_level=settings.log_level if verbose else "CRITICAL")
                 reports.append(report)
                 if not json_output:
                     typer.echo(report.text())
         except JobBusy as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_FAILED) from None
-        except JobFailed as exc:  # one redacted line, not a traceback
+        except RunFailed as exc:  # one redacted line, not a traceback
             typer.echo(f"error: {redact_text(str(exc).strip(), settings)}", err=True)
             raise typer.Exit(EXIT_FAILED) from None
         finally:
@@ -59,36 +67,40 @@ def vacuum(
         False, "--all-tables", help="Every chunk/partition, not only those changed."
     ),
     json_output: bool = JSON,
+    verbose: bool = VERBOSE,
     ephemeral: bool = EPHEMERAL,
 ) -> None:
     """VACUUM (ANALYZE) what changed since the last run."""
-    _run([("vacuum_analyze", {"all_tables": all_tables})], json_output, ephemeral)
+    _run([("vacuum_analyze", {"all_tables": all_tables})], json_output, ephemeral, verbose)
 
 
 @maintenance_app.command("retention")
 def retention(
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
     json_output: bool = JSON,
+    verbose: bool = VERBOSE,
     ephemeral: bool = EPHEMERAL,
 ) -> None:
     """Drop raw chunks/partitions, rollups, ledger rows and landing files past retention."""
-    _run([("retention", {"dry_run": dry_run})], json_output, ephemeral)
+    _run([("retention", {"dry_run": dry_run})], json_output, ephemeral, verbose)
 
 
 @maintenance_app.command("partitions")
-def partitions(json_output: bool = JSON, ephemeral: bool = EPHEMERAL) -> None:
+def partitions(json_output: bool = JSON, verbose: bool = VERBOSE,
+               ephemeral: bool = EPHEMERAL) -> None:
     """Create daily partitions ahead and adopt rows from DEFAULT (plain PostgreSQL)."""
-    _run([("partitions", None)], json_output, ephemeral)
+    _run([("partitions", None)], json_output, ephemeral, verbose)
 
 
 @maintenance_app.command("compression")
 def compression(
     dry_run: bool = typer.Option(False, "--dry-run", help="List chunks; compress nothing."),
     json_output: bool = JSON,
+    verbose: bool = VERBOSE,
     ephemeral: bool = EPHEMERAL,
 ) -> None:
     """Compress old chunks (licensed TimescaleDB); elsewhere report "not available"."""
-    _run([("compression", {"dry_run": dry_run})], json_output, ephemeral)
+    _run([("compression", {"dry_run": dry_run})], json_output, ephemeral, verbose)
 
 
 @maintenance_app.command("rollups")
@@ -98,17 +110,18 @@ def rollups(
         False, "--reconcile", help="Also recompute hours whose counts disagree."
     ),
     json_output: bool = JSON,
+    verbose: bool = VERBOSE,
     ephemeral: bool = EPHEMERAL,
 ) -> None:
     """Recompute hourly rollups of the hours touched since the last run."""
-    _run([("rollups", {"backfill": backfill, "reconcile": reconcile})], json_output, ephemeral)
+    _run([("rollups", {"backfill": backfill, "reconcile": reconcile})], json_output, ephemeral, verbose)
 
 
 @maintenance_app.command("all")
-def run_all(json_output: bool = JSON, ephemeral: bool = EPHEMERAL) -> None:
+def run_all(json_output: bool = JSON, verbose: bool = VERBOSE, ephemeral: bool = EPHEMERAL) -> None:
     """Every job in schedule order: partitions, rollups, retention, compression, vacuum."""
     names = ("partitions", "rollups", "retention", "compression", "vacuum_analyze")
-    _run([(name, None) for name in names], json_output, ephemeral)
+    _run([(name, None) for name in names], json_output, ephemeral, verbose)
 
 
 def register(app: typer.Typer) -> None:

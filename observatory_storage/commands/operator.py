@@ -14,8 +14,10 @@ from observatory_storage.commands.common import (
     clean_errors,
     configure_logging,
     keep_embedded_running,
+    print_json,
     settings_or_exit,
 )
+from observatory_storage.dev import DevOptions, run_dev
 
 
 def demo_command(
@@ -35,6 +37,7 @@ def demo_command(
     With no DATABASE_URL an embedded PostgreSQL is started (and stopped at the end).
     One sample file is broken on purpose, to show quarantine.
     """
+    # lazy: Dagster costs ~1.5 s of start-up, paid only by the demo
     from observatory_storage.demo import DemoFailed, run_demo
 
     keep_embedded_running()  # the demo stops what it started itself, unless --keep-running
@@ -49,8 +52,6 @@ def demo_command(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_FAILED) from None
     if json_output:
-        from observatory_storage.commands.common import print_json
-
         print_json(result.as_dict())
     else:
         typer.echo(result.format())
@@ -68,8 +69,6 @@ def dev_command(
 
     Ctrl-C or SIGTERM stops every process it started.
     """
-    from observatory_storage.dev import DevOptions, run_dev
-
     keep_embedded_running()  # dev stops what it started itself, unless --keep-db
     settings = settings_or_exit()
     with clean_errors(settings):

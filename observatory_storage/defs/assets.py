@@ -25,8 +25,10 @@ from datetime import timedelta
 import dagster as dg
 
 from observatory_storage.datasets import DATASETS, Dataset
+from observatory_storage.db.connection import connect
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import DB_RETRY_POLICY, transient_errors_retried
+from observatory_storage.maintenance.checks import drift, rollup_vs_raw
 from observatory_storage.maintenance.rollups import ROLLUPS, Rollup
 from observatory_storage.settings import Settings, SettingsError, get_settings
 
@@ -159,9 +161,6 @@ def check_keys_for(datasets) -> list[dg.AssetCheckKey]:
 
 
 def drift_result(settings: Settings, table: str) -> dg.AssetCheckResult:
-    from observatory_storage.db.connection import connect
-    from observatory_storage.maintenance.checks import drift
-
     with connect(settings, autocommit=True) as conn:
         found = drift(conn, settings, table)
     return dg.AssetCheckResult(
@@ -179,9 +178,6 @@ def drift_result(settings: Settings, table: str) -> dg.AssetCheckResult:
 
 
 def rollup_result(settings: Settings, dataset: str) -> dg.AssetCheckResult:
-    from observatory_storage.db.connection import connect
-    from observatory_storage.maintenance.checks import rollup_vs_raw
-
     with connect(settings, autocommit=True) as conn:
         found = rollup_vs_raw(conn, settings, dataset)
     metadata = {

@@ -18,24 +18,28 @@ success with metadata; the run fails only when a file could not be settled (it v
 mid-read or a loaded key reappeared with other content) or on a real error.
 """
 
-import functools
 from typing import Optional
 
 import dagster as dg
 from pydantic import Field
 
+from observatory_storage.db.connection import connect
 from observatory_storage.defs.assets import (
     CONSISTENCY_CHECK,
     QUARANTINED_CHECK,
     RAW,
     RAW_DRIFT_CHECKS,
     RAW_SPECS,
-    check_keys_for,
     ingest_check_specs,
 )
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import DB_RETRY_POLICY, describe, transient_errors_retried
-from observatory_storage.ingest.summary import SETTLED
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
+from observatory_storage.ingest.summary import SETTLED, DatasetSummary, FileOutcome
+from observatory_storage.landing import OUTSIDE_HINT, LandingError, ObjectGone, open_landing
+from observatory_storage.landing.keys import dataset_of
+from observatory_storage.maintenance import checks
 from observatory_storage.settings import Settings
 
 COPY_POOL = "observatory_copy"
@@ -73,8 +77,6 @@ def ingest_files(
     context: dg.AssetExecutionContext, config: IngestFilesConfig, storage: StorageResource
 ):
     """Binary-COPY landing files into their dataset tables; ledger rows make it exactly once."""
-    from observatory_storage.ingest.loader import load_objects
-
     settings = storage.settings()
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     whole_landing = not config.keys and not config.datasets  # asked for, before subsetting
@@ -88,7 +90,7 @@ def ingest_files(
             report.add(outcome)
         if whole_landing:  # a pass over the whole landing (the CLI's, or a manual launch)
             report.misplaced = _misplaced(settings, context)
-        sink = getattr(storage, "reports", None)  # set by execute_ingest (in-process callers)
+        sink = getattr(storage, "reports", None)  # set by in-process callers (defs/in_process.py)
         if sink is not None:
             sink.append(report)
         metadata = report_metadata(report)
@@ -114,10 +116,6 @@ def _materializations(context, settings: Settings, report, selected: set[str]):
     then skipped). A dataset with only quarantined files gets its quarantine check but no
     materialization: nothing was loaded, so its freshness must not be reset.
     """
-    from observatory_storage.db.connection import connect
-    from observatory_storage.ingest.summary import DatasetSummary
-    from observatory_storage.maintenance import checks
-
     if not report.files:  # (a retried attempt lists its predecessor's files as skipped)
         return
     summaries = report.datasets
@@ -211,13 +209,6 @@ def consistency_result(found) -> dg.AssetCheckResult:
 
 def _select(settings: Settings, config: IngestFilesConfig):
     """The objects to load, and outcomes for requested keys that are no longer there."""
-    from observatory_storage.db.connection import connect
-    from observatory_storage.ingest.loader import pending_objects
-    from observatory_storage.ingest.summary import FileOutcome
-    from observatory_storage.landing import open_landing
-    from observatory_storage.landing.base import LandingError, ObjectGone
-    from observatory_storage.landing.keys import dataset_of
-
     wanted = set(config.datasets)
     if not config.keys:
         with connect(settings) as conn:
@@ -240,9 +231,6 @@ def _select(settings: Settings, config: IngestFilesConfig):
 
 def _misplaced(settings: Settings, context) -> list[str]:
     """Keys in no dataset folder, each named once in the run's log."""
-    from observatory_storage.landing import open_landing
-    from observatory_storage.landing.base import OUTSIDE_HINT
-
     keys = [obj.key for obj in open_landing(settings).list_outside()]
     for key in keys[:20]:
         context.log.warning(f"{key}: {OUTSIDE_HINT}")
@@ -307,136 +295,6 @@ ingest_job = dg.define_asset_job(
     description="Load landing files (Parquet / Arrow IPC) into TimescaleDB, exactly once.",
     tags={"observatory/area": "ingest"},
 )
-
-
-class PinnedStorage:
-    """The ``storage`` resource for in-process runs: given settings, and a report sink.
-
-    ``StorageResource`` re-reads the environment; a caller holding a ``Settings`` object
-    (the CLI with ``--landing``, tests) pins it here instead, and gets back the report the
-    op produced even when the run fails.
-    """
-
-    def __init__(self, settings: Settings):
-        self._settings = settings
-        self.reports: list = []
-
-    def settings(self) -> Settings:
-        return self._settings
-
-
-def execute_ingest(
-    settings: Settings,
-    *,
-    keys: Optional[list[str]] = None,  # noqa: UP045
-    datasets: Optional[list[str]] = None,  # noqa: UP045
-    instance: Optional[dg.DagsterInstance] = None,  # noqa: UP045
-    tags: Optional[dict[str, str]] = None,  # noqa: UP045
-    log_level: str = "WARNING",
-    ephemeral: bool = False,
-    assets: Optional[list[str]] = None,  # noqa: UP045
-):
-    """Run ``ingest_job`` in this process; returns (report or None, Dagster result).
-
-    ``assets``: the datasets with files to load, when known (as the sensor's asset
-    selection): the run then plans only those assets and their checks, so the catalog does
-    not show the others' checks as skipped.
-
-    The run is recorded in the instance the UI reads (:func:`cli_instance`: DAGSTER_HOME,
-    else the project-local home ``dev`` uses) unless ``ephemeral``. Dagster's console
-    logger prints from ``log_level`` up (WARNING: quarantined files and failures, not every
-    step event).
-    """
-    from observatory_storage.ingest.summary import IngestReport
-
-    storage = PinnedStorage(settings)
-    owned = instance is None
-    instance = instance or cli_instance(ephemeral=ephemeral)
-    try:
-        result = _job_for(assets).execute_in_process(
-            run_config={
-                **run_config_for(keys, datasets),
-                "loggers": {"console": {"config": {"log_level": log_level}}},
-            },
-            resources={"storage": dg.ResourceDefinition.hardcoded_resource(storage)},
-            instance=instance,
-            raise_on_error=False,
-            tags={"observatory/trigger": "in_process", **(tags or {})},
-        )
-    finally:
-        if owned:
-            instance.dispose()
-    report = None
-    for part in storage.reports:
-        report = part if report is None else report.merge(part)
-    if report is None and result.success:
-        report = IngestReport()
-    return report, result
-
-
-def _job_for(assets) -> dg.JobDefinition:
-    job = in_process_job(ingest_job.name)
-    chosen = set(assets or ())
-    if not chosen or not chosen <= set(RAW) or chosen == set(RAW):
-        return job  # every dataset (also when a file may fill several: OTLP)
-    return job.get_subset(
-        asset_selection={dg.AssetKey(name) for name in chosen},
-        asset_check_selection=set(check_keys_for(sorted(chosen))),
-    )
-
-
-@functools.cache
-def in_process_job(name: str) -> dg.JobDefinition:
-    """A job of the code location, resolved once per process (for execute_in_process)."""
-    from observatory_storage.definitions import defs
-
-    return defs.resolve_job_def(name)
-
-
-def first_failure(result) -> tuple[str, bool]:
-    """(message, transient) of a failed run's first failing step; messages are redacted.
-
-    ``transient`` is True when the step gave up on a transient database error, which the
-    CLI reports as "database unreachable" rather than as a failed run.
-    """
-    for event in result.all_events:
-        if not (event.is_step_failure or event.is_run_failure):
-            continue
-        error = getattr(event.event_specific_data, "error", None)
-        if error is None:
-            continue
-        transient, message, current = False, None, error
-        while current is not None:
-            if current.cls_name == "TransientDatabaseError":
-                transient = True
-            if current.cls_name not in ("DagsterExecutionStepExecutionError",):
-                message = message or current.message.strip().splitlines()[0]
-            current = current.cause or current.context
-        return message or error.message.strip().splitlines()[0], transient
-    return "ingest run failed", False
-
-
-def recorded_home():
-    """The DAGSTER_HOME CLI runs are recorded in (see :func:`cli_instance`); one without a
-    dagster.yaml gets the project's (as under ``dev``), so Dagster does not warn."""
-    import os
-
-    from observatory_storage.dev import dagster_home
-
-    return dagster_home(dict(os.environ))
-
-
-def cli_instance(*, ephemeral: bool = False) -> dg.DagsterInstance:
-    """The Dagster instance CLI runs are recorded in: the one the UI reads.
-
-    DAGSTER_HOME when it is set; else the project-local home ``observatory-storage dev``
-    uses (``.cache/dagster_home``, created with the project's dagster.yaml), so a run of
-    ``ingest``, ``demo`` or ``maintenance`` shows in ``dev``'s UI. ``ephemeral``: a
-    throw-away in-memory instance (``--ephemeral``).
-    """
-    if ephemeral:
-        return dg.DagsterInstance.ephemeral()
-    return dg.DagsterInstance.from_config(str(recorded_home()))
 
 
 JOBS = [ingest_job]

@@ -16,7 +16,11 @@ from pydantic import Field
 
 from observatory_storage.db.backend import detect
 from observatory_storage.db.connection import connect
+from observatory_storage.defs.assets import HOURLY, HOURLY_SPECS, RAW
+from observatory_storage.defs.resources import StorageResource
+from observatory_storage.defs.retry import DB_RETRY_POLICY, transient_errors_retried
 from observatory_storage.maintenance import migrate as migrations
+from observatory_storage.maintenance.checks import row_count
 from observatory_storage.maintenance.common import JobBusy, JobReport
 from observatory_storage.maintenance.compression import run_compression
 from observatory_storage.maintenance.partitions import run_partitions
@@ -24,10 +28,6 @@ from observatory_storage.maintenance.retention import run_retention
 from observatory_storage.maintenance.rollups import run_rollups
 from observatory_storage.maintenance.vacuum import run_vacuum
 from observatory_storage.settings import Settings, redact_text
-
-from .assets import HOURLY, HOURLY_SPECS, RAW
-from .resources import StorageResource
-from .retry import DB_RETRY_POLICY, transient_errors_retried
 
 TAGS = {"observatory/area": "maintenance"}
 
@@ -81,7 +81,7 @@ def _run(context: dg.OpExecutionContext, storage, work) -> dg.Output:
 
 
 def _deliver(storage, outcome) -> None:
-    """Hand a JobReport (or JobBusy) to an in-process caller (the CLI), if there is one."""
+    """Hand a JobReport (or JobBusy) to an in-process caller (``defs/in_process.py``)."""
     sink = getattr(storage, "reports", None)
     if sink is not None:
         sink.append(outcome)
@@ -96,55 +96,6 @@ JOB_OPS = {
     "compression": "compress_chunks",
     "rollups": "refresh_rollups",
 }
-
-
-class JobFailed(RuntimeError):
-    """A maintenance run failed; the message is the first failing step's (redacted)."""
-
-
-def execute_job(
-    settings: Settings, name: str, config: dict | None = None, *, ephemeral: bool = False,
-    instance: dg.DagsterInstance | None = None,
-) -> JobReport:
-    """Run maintenance job ``name`` in this process, recorded like the CLI's ingest runs.
-
-    Returns the job's report; raises JobBusy when another run holds the job's lock,
-    DatabaseUnavailable when the database is unreachable, JobFailed on any other failure.
-    """
-    from observatory_storage.db.connection import DatabaseUnavailable
-    from observatory_storage.defs.ingest import (
-        PinnedStorage,
-        cli_instance,
-        first_failure,
-        in_process_job,
-    )
-
-    with connect(settings):  # unreachable: say so now, not after the retry policy's backoff
-        pass
-    storage = PinnedStorage(settings)
-    owned = instance is None
-    instance = instance or cli_instance(ephemeral=ephemeral)
-    try:
-        result = in_process_job(name).execute_in_process(
-            run_config={
-                "ops": {JOB_OPS[name]: {"config": config or {}}},
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            },
-            resources={"storage": dg.ResourceDefinition.hardcoded_resource(storage)},
-            instance=instance,
-            raise_on_error=False,
-            tags={"observatory/trigger": "in_process"},
-        )
-    finally:
-        if owned:
-            instance.dispose()
-    if not result.success:
-        message, transient = first_failure(result)
-        raise (DatabaseUnavailable if transient else JobFailed)(message)
-    [outcome] = storage.reports
-    if isinstance(outcome, JobBusy):
-        raise outcome
-    return outcome
 
 
 ASSET_NAMES = (*RAW, *HOURLY)
@@ -252,8 +203,6 @@ def refresh_rollups(
     context: dg.AssetExecutionContext, config: RollupsConfig, storage: StorageResource
 ):
     """Recompute the hourly rollups of the hours touched since the last run."""
-    from observatory_storage.maintenance.checks import row_count
-
     settings = storage.settings()
     with transient_errors_retried(settings):
         try:
@@ -288,48 +237,26 @@ def refresh_rollups(
                 )
 
 
-@dg.job(
-    name="migrate",
-    tags=TAGS,
-    description="Apply pending SQL migrations; run on deploy and daily as a check.",
-)
-def migrate_job():
-    apply_migrations()
+def _job(name: str, op: dg.OpDefinition, description: str) -> dg.JobDefinition:
+    """A maintenance job: its one op, tagged as maintenance."""
+
+    @dg.job(name=name, tags=TAGS, description=description)
+    def job():
+        op()
+
+    return job
 
 
-@dg.job(
-    name="vacuum_analyze",
-    tags=TAGS,
-    description="VACUUM (ANALYZE) what changed since the last run.",
-)
-def vacuum_analyze_job():
-    vacuum_analyze_tables()
-
-
-@dg.job(
-    name="retention",
-    tags=TAGS,
-    description="Retention of raw data, rollups, ledger and landing files.",
-)
-def retention_job():
-    apply_retention()
-
-
-@dg.job(
-    name="partitions",
-    tags=TAGS,
-    description="Daily partitions ahead and out of DEFAULT (plain PostgreSQL).",
-)
-def partitions_job():
-    maintain_partitions()
-
-
-@dg.job(
-    name="compression", tags=TAGS, description="Compress old chunks (licensed TimescaleDB only)."
-)
-def compression_job():
-    compress_chunks()
-
+migrate_job = _job("migrate", apply_migrations,
+                   "Apply pending SQL migrations; run on deploy and daily as a check.")
+vacuum_analyze_job = _job("vacuum_analyze", vacuum_analyze_tables,
+                          "VACUUM (ANALYZE) what changed since the last run.")
+retention_job = _job("retention", apply_retention,
+                     "Retention of raw data, rollups, ledger and landing files.")
+partitions_job = _job("partitions", maintain_partitions,
+                      "Daily partitions ahead and out of DEFAULT (plain PostgreSQL).")
+compression_job = _job("compression", compress_chunks,
+                       "Compress old chunks (licensed TimescaleDB only).")
 
 # The rollup assets' checks (drift, newest hour vs raw) run after each refresh.
 rollups_job = dg.define_asset_job(

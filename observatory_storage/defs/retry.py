@@ -17,6 +17,7 @@ from typing import Optional
 import dagster as dg
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
 
 from observatory_storage.db.connection import DatabaseUnavailable
 from observatory_storage.settings import Settings, redact_text
@@ -67,10 +68,6 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _is_pool_timeout(exc: BaseException) -> bool:
-    try:
-        from psycopg_pool import PoolTimeout
-    except ImportError:  # pragma: no cover - psycopg[pool] is a dependency
-        return False
     return isinstance(exc, PoolTimeout)
 
 

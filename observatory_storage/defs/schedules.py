@@ -12,7 +12,7 @@ stopped: it changes how late rows are written and only works with the Timescale 
 
 import dagster as dg
 
-from .maintenance import (
+from observatory_storage.defs.maintenance import (
     compression_job,
     migrate_job,
     partitions_job,

@@ -24,12 +24,16 @@ import time
 from dataclasses import dataclass, field
 
 import dagster as dg
+import psycopg
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 
+from observatory_storage.db.connection import conninfo
 from observatory_storage.defs.assets import RAW, check_keys_for
 from observatory_storage.defs.ingest import ingest_job, run_config_for
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import describe
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.landing import OUTSIDE_HINT, open_landing
 from observatory_storage.settings import Settings, SettingsError, get_settings
 
 BATCH_TAG = "observatory/batch"  # run key of the batch; automatic retries inherit it
@@ -141,12 +145,6 @@ def run_key_for(dataset: str, objects, seq: int) -> str:
 def _pending(settings: Settings) -> tuple[list, list[str]]:
     """Pending objects (without starting anything: the sensor never starts a database),
     and the keys of files in no dataset folder."""
-    import psycopg
-
-    from observatory_storage.db.connection import conninfo
-    from observatory_storage.ingest.loader import pending_objects
-    from observatory_storage.landing import open_landing
-
     landing = open_landing(settings)
     with psycopg.connect(conninfo(settings, start_embedded=False), autocommit=True) as conn:
         pending = pending_objects(settings, conn, landing=landing)
@@ -155,8 +153,6 @@ def _pending(settings: Settings) -> tuple[list, list[str]]:
 
 def misplaced_note(keys: list[str], shown: int = 5) -> str:
     """``3 file(s) not in a dataset folder (...), never loaded: a, b, c``."""
-    from observatory_storage.landing.base import OUTSIDE_HINT
-
     names = ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
     return f"{len(keys)} file(s) {OUTSIDE_HINT}: {names}"
 

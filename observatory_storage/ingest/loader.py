@@ -1,97 +1,96 @@
-"""Load landing files into their tables, one transaction per file, exactly once.
+"""Load a run's files: each file (or part of a big file) in its own transaction, on
+COPY_WORKERS connections at once.
 
-``pending_objects`` lists what still needs work (landing listing minus the ledger);
-``load_objects`` loads a list of objects. For each file, in ONE transaction: claim the key
-in the ledger, stream record batches -> conform -> binary COPY, record the row count,
-commit. A bad file is rolled back and quarantined (ledger row with the reason, file moved
-to ``_quarantine/``) while the other files keep flowing. A file that vanished or changed
-between listing and reading is reported ``gone`` and left for the next listing.
+``load_objects`` schedules; the units it runs are :func:`~observatory_storage.ingest.load_file.load_one`
+(a whole file: claim, COPY, ledger row, commit, or set aside) and, for big files,
+:func:`~observatory_storage.ingest.parts.load_part`. One worker is the same path with one
+thread: files load one after the other.
 
-With COPY_WORKERS > 1, ``ingest/parallel.py`` runs the same per-file transactions on
-several connections at once and loads big files part by part; ``ingest/chunks.py`` creates
-missing chunks/partitions before each batch is COPYed.
+Threads suffice: reading Parquet and Arrow compute release the GIL, and what holds it
+(pgpq's encoder, about 0.5 µs per span, and psycopg's COPY writer hand-off) is a small
+share of a row's cost, most of which is the server inserting and indexing. Each worker has
+its own connection; ``ingest/chunks.py`` creates missing chunks/partitions before each
+batch is COPYed. The report lists files in the order given.
 
-Transient database errors (connection lost, admin shutdown, serialization failure,
-deadlock...) propagate: the caller (Dagster's RetryPolicy) retries the run, and the
-ledger makes the retry skip every file that was already committed.
+A transient database error in any worker is re-raised after the in-flight files finish
+(not-started ones are dropped), so Dagster's RetryPolicy retries the run and the ledger
+skips what committed. An interruption (KeyboardInterrupt) that reaches ``load_objects``
+cancels the COPYs in flight at once: their transactions roll back and the next run loads
+those files (or parts). Inside a Dagster run the interrupt of a terminated run is captured
+by Dagster and raised only when the op returns.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import re
-import time
+import os
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import psycopg
-import pyarrow as pa
-import pyarrow.compute as pc
-from psycopg import sql
 
-from observatory_storage.datasets import Dataset, get_dataset
 from observatory_storage.db.connection import connect
-from observatory_storage.ingest import ledger
+from observatory_storage.ingest import ledger, parts
 from observatory_storage.ingest.chunks import TimeSlots
-from observatory_storage.ingest.conform import Conformer
-from observatory_storage.ingest.copy import copy_batches
-from observatory_storage.ingest.errors import BadFile, RejectedByDatabase
-from observatory_storage.ingest.pricing import Pricer
-from observatory_storage.ingest.readers import open_reader
+from observatory_storage.ingest.load_file import CONFLICT_MESSAGE, load_one
 from observatory_storage.ingest.summary import FileOutcome, IngestReport
-from observatory_storage.landing.base import (
-    Landing,
-    LandingError,
-    LandingObject,
-    ObjectGone,
-    open_landing,
-)
-from observatory_storage.landing.keys import LANDING_ROOTS
+from observatory_storage.landing import Landing, LandingObject, open_landing
 from observatory_storage.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# SQLSTATE classes that mean "this file's data is unacceptable", not "the database is
-# unwell": 22 data exception, 23 integrity constraint violation, 54 program limit exceeded.
-_DATA_ERROR_CLASSES = ("22", "23", "54")
-DEDUPE_LOCK = "observatory_storage.dedupe"  # advisory lock serializing deduped trace loads
+
+class _Connections:
+    """One autocommit connection per worker thread, all closed at the end."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.local = threading.local()
+        self.opened: list[psycopg.Connection] = []
+        self.lock = threading.Lock()
+
+    def get(self) -> psycopg.Connection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self.local.conn = connect(self.settings, autocommit=True)
+            with self.lock:
+                self.opened.append(conn)
+        return conn
+
+    def cancel(self) -> None:
+        """Ask the server to cancel whatever each worker connection is running."""
+        for conn in list(self.opened):
+            try:
+                conn.cancel_safe(timeout=5)
+            except psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        for conn in self.opened:
+            conn.close()
 
 
-def pending_objects(
-    settings: Settings,
-    conn: psycopg.Connection,
-    *,
-    datasets: Sequence[str] | None = None,
-    max_files: int | None = None,
-    max_bytes: int | None = None,
-    landing: Landing | None = None,
-) -> list[LandingObject]:
-    """Listed objects the ledger says still need work, oldest first, within the bounds.
+class _Halt:
+    """Stops the units not started yet once one has failed: the worker that failed sets it
+    before it can pick up the next unit, so nothing starts after an error (the run is
+    retried, and the retry loads them)."""
 
-    ``max_bytes`` stops before the file that would exceed it, but a first file larger
-    than the bound is still returned alone (it must load some day).
-    """
-    landing = landing or open_landing(settings)
-    names = list(datasets) if datasets else list(LANDING_ROOTS)
-    for name in names:
-        if name not in LANDING_ROOTS:
-            get_dataset(name)  # raises, naming the valid datasets
-    listed = [obj for name in names for obj in landing.list(name)]
-    known = ledger.lookup(conn, settings.db_schema, (obj.key for obj in listed))
-    todo = [obj for obj in listed if ledger.needs_work(known.get(obj.key), obj)]
-    todo.sort(key=lambda obj: (obj.modified, obj.key))
-    chosen: list[LandingObject] = []
-    total = 0
-    for obj in todo:
-        if max_files is not None and len(chosen) >= max_files:
-            break
-        if max_bytes is not None and chosen and total + obj.size > max_bytes:
-            break
-        chosen.append(obj)
-        total += obj.size
-    return chosen
+    def __init__(self):
+        self.event = threading.Event()
+
+    def guard(self, unit):
+        def run():
+            if self.event.is_set():
+                return None  # not started: left for the retry
+            try:
+                return unit()
+            except BaseException:
+                self.event.set()
+                raise
+
+        return run
 
 
 def load_objects(
@@ -102,250 +101,96 @@ def load_objects(
     log=None,
     landing: Landing | None = None,
 ) -> IngestReport:
-    """Load each object in its own transaction; returns what happened to every file.
-
-    With COPY_WORKERS > 1 the files load on that many connections at once, and files of
-    COPY_SPLIT_BYTES or more part by part (``ingest/parallel.py``); the report lists the
-    files in the order given either way.
-    """
+    """Load each object in its own transaction (big files part by part); returns what
+    happened to every file, in the order given."""
     log = log or logger
     run_id = run_id or f"adhoc-{uuid.uuid4().hex[:12]}"
     landing = landing or open_landing(settings)
     objects = list(objects)
-    report = IngestReport()
-    if settings.copy_workers_resolved > 1:
-        from observatory_storage.ingest.parallel import load_parallel
-
-        return load_parallel(settings, objects, run_id=run_id, log=log, landing=landing)
-    # autocommit: every statement runs inside an explicit per-file transaction block
-    with connect(settings, autocommit=True) as conn, TimeSlots(settings, log) as slots:
-        if any(e.status == "loading" for e in
-               ledger.lookup(conn, settings.db_schema, [o.key for o in objects]).values()):
-            from observatory_storage.ingest.parallel import load_parallel
-
-            return load_parallel(settings, objects, run_id=run_id, log=log, landing=landing)
-        for obj in objects:
-            outcome = load_one(settings, conn, landing, obj, run_id=run_id, log=log, slots=slots)
-            report.add(outcome)
-    return report
-
-
-def load_one(
-    settings: Settings,
-    conn: psycopg.Connection,
-    landing: Landing,
-    obj: LandingObject,
-    *,
-    run_id: str,
-    log=logger,
-    slots: TimeSlots | None = None,
-) -> FileOutcome:
-    """Load one whole file in one transaction (claim, COPY, ledger row, commit)."""
     schema = settings.db_schema
-    started = time.perf_counter()
-
-    def outcome(status: str, rows: int = 0, error: str | None = None, duplicates: int = 0,
-                dataset: str | None = None, unpriced: int = 0):
-        return FileOutcome(obj.key, dataset or obj.dataset, status, rows, obj.size,
-                           time.perf_counter() - started, error, duplicates, unpriced)
-
-    try:
-        with conn.transaction():
-            state = ledger.claim(conn, schema, obj, run_id)
-            if state == ledger.SKIPPED:
-                log.info(f"skipped {obj.key}: already in the ledger")
-                return outcome("skipped")
-            if state == ledger.CONFLICT:
-                ledger.record_conflict(conn, schema, obj)
-                message = ("loaded before with other content; not reloaded "
-                           "(write new content under a new key)")
-                log.warning(f"conflict {obj.key}: {message}")
-                return outcome("conflict", error=message)
-            with landing.open(obj) as handle:
-                loaded = _copy_file(settings, conn, handle, obj, slots=slots)
-            ledger.mark_loaded(conn, schema, obj.key, loaded.rows,
-                               (time.perf_counter() - started) * 1000,
-                               min_time=loaded.min_time, max_time=loaded.max_time,
-                               dataset=loaded.dataset, unpriced_rows=loaded.unpriced)
-    except ObjectGone as exc:
-        log.warning(f"gone {obj.key}: {exc}")
-        return outcome("gone", error=str(exc))
-    except BadFile as bad:
-        return _quarantine(settings, conn, landing, obj, bad, run_id, log, outcome)
-    except psycopg.Error as exc:
-        if not _is_data_error(exc):
-            raise
-        bad = _rejected(obj.key, exc)
-        return _quarantine(settings, conn, landing, obj, bad, run_id, log, outcome)
-    result = outcome("loaded", loaded.rows, duplicates=loaded.duplicates,
-                     dataset=loaded.dataset, unpriced=loaded.unpriced)
-    log.info(f"loaded {obj.key}: {loaded.rows} rows in {result.seconds:.2f}s")
-    return result
-
-
-class TimeSpan:
-    """Earliest and latest event time of the batches that pass through ``observe``.
-
-    Stored in the ledger (min_time/max_time) so the hourly rollups and VACUUM know which
-    hours and chunks a file touched without scanning the tables.
-    """
-
-    def __init__(self, column: str):
-        self.column = column
-        self.min = None
-        self.max = None
-
-    def observe(self, batches):
-        for batch in batches:
-            low, high = pc.min_max(batch.column(self.column)).values()
-            if low.is_valid:
-                low, high = low.as_py(), high.as_py()
-                self.min = low if self.min is None else min(self.min, low)
-                self.max = high if self.max is None else max(self.max, high)
-            yield batch
-
-
-@dataclass
-class LoadedFile:
-    """What one file's COPYs put in the tables (inside its still open transaction)."""
-
-    dataset: str  # the dataset loaded, or the landing root when none or several were
-    rows: int = 0
-    duplicates: int = 0
-    min_time: object = None
-    max_time: object = None
-    unpriced: int = 0  # traces rows with a model and tokens the price table could not price
-
-
-def _copy_file(settings: Settings, conn: psycopg.Connection, handle,
-               obj: LandingObject, *, slots: TimeSlots | None = None,
-               units: tuple[int, int] | None = None) -> LoadedFile:
-    """Stream one file into its table(s) inside the open transaction.
-
-    The reader yields ``(dataset, batch)``; each run of consecutive batches of one dataset is
-    one COPY (an OTLP file may interleave spans, metric points and log records). ``slots``
-    creates missing chunks/partitions before a batch is sent; ``units`` loads one part of
-    a split file (row groups / record batches ``[first, last)``).
-    """
-    reader = open_reader(handle, obj.key, obj.dataset, settings.copy_batch_size, units=units)
-    conformers: dict[tuple[str, pa.Schema], Conformer] = {}
-    spans: dict[str, TimeSpan] = {}
-    pricer = Pricer(settings.price_missing_costs)
-    rows = duplicates = 0
-
-    def conformed(name: str, group):
-        dataset = get_dataset(name)
-        span = spans.setdefault(name, TimeSpan(dataset.time_column))
-        for _, batch in group:
-            conformer = conformers.get((name, batch.schema))
-            if conformer is None:
-                conformer = conformers[(name, batch.schema)] = Conformer(
-                    dataset, batch.schema, obj.key)
-            batch = conformer.conform(batch)
-            if name == "traces":
-                batch = pricer.apply(batch)
-            if slots is not None:
-                slots.ensure_batch(dataset, batch)
-            yield from span.observe([batch])
-
-    with conn.cursor() as cur:
-        for name, group in itertools.groupby(reader.batches(), key=lambda item: item[0]):
-            dataset = get_dataset(name)
-            batches = conformed(name, group)
-            if dataset.dedupe_key and settings.copy_dedupe_traces:
-                inserted, skipped = _copy_deduped(settings, cur, dataset, batches)
-                rows, duplicates = rows + inserted, duplicates + skipped
-            else:
-                rows += copy_batches(cur, dataset, batches, schema=settings.db_schema,
-                                     buffer_size=settings.copy_buffer_size,
-                                     flush_interval_ms=settings.copy_flush_interval)
-    loaded = LoadedFile(next(iter(spans)) if len(spans) == 1 else obj.dataset, rows, duplicates,
-                        unpriced=pricer.unpriced)
-    for span in spans.values():
-        if span.min is not None:
-            loaded.min_time = span.min if loaded.min_time is None else min(loaded.min_time, span.min)
-            loaded.max_time = span.max if loaded.max_time is None else max(loaded.max_time, span.max)
-    return loaded
+    outcomes: list[FileOutcome | None] = [None] * len(objects)
+    splits: dict[int, parts.Split] = {}
+    futures: dict[Future, tuple[str, int]] = {}
+    conns = _Connections(settings)
+    halt = _Halt()
+    error: BaseException | None = None
+    copies: list[str] = []
+    workers = settings.copy_workers_resolved
+    with connect(settings, autocommit=True) as main, TimeSlots(settings, log) as slots, \
+            ThreadPoolExecutor(workers, thread_name_prefix="copy") as pool:
+        try:
+            known = ledger.lookup(main, schema, [o.key for o in objects])
+            for index, obj in enumerate(objects):
+                entry = known.get(obj.key)
+                resumed = entry is not None and entry.status == "loading"
+                copy = parts.local_copy(settings, landing, obj, resumed=resumed)
+                if copy:
+                    copies.append(copy)
+                if resumed:
+                    bounds = ledger.split_bounds(main, schema, obj.key)
+                else:
+                    bounds = parts.plan_split(settings, landing, obj, copy)
+                if bounds is None:
+                    futures[pool.submit(halt.guard(lambda obj=obj: load_one(
+                        settings, conns.get(), landing, obj, run_id=run_id, log=log,
+                        slots=slots)))] = ("file", index)
+                    continue
+                with main.transaction():
+                    state, bounds = ledger.claim_split(main, schema, obj, run_id, bounds)
+                    if state == ledger.CONFLICT:
+                        ledger.record_conflict(main, schema, obj)
+                if state != ledger.CLAIMED:
+                    outcomes[index] = _not_claimed(obj, state, log)
+                    continue
+                split = splits[index] = parts.Split(obj, bounds, remaining=len(bounds) - 1,
+                                                    copy=copy)
+                for part in range(len(bounds) - 1):
+                    futures[pool.submit(halt.guard(lambda split=split, part=part: parts.load_part(
+                        settings, conns.get(), landing, split, part, run_id=run_id, log=log,
+                        slots=slots)))] = ("part", index)
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    kind, index = futures.pop(future)
+                    if future.cancelled() or (future.exception() is None
+                                              and future.result() is None):
+                        continue  # not started: an earlier unit failed
+                    exc = future.exception()
+                    if exc is not None:
+                        if error is None:
+                            error = exc
+                            for other in futures:
+                                other.cancel()
+                        continue
+                    if kind == "file":
+                        outcomes[index] = future.result()
+                        continue
+                    split = splits[index]
+                    split.absorb(future.result())
+                    if split.remaining == 0 and error is None:
+                        outcomes[index] = parts.finish(settings, main, landing, split,
+                                                       run_id=run_id, log=log)
+        except BaseException as exc:
+            error = error or exc
+            halt.event.set()
+            for other in futures:
+                other.cancel()
+            if not isinstance(exc, Exception):  # interrupted (run terminated, Ctrl-C):
+                conns.cancel()  # end the COPYs in flight now; their transactions roll back
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            conns.close()
+            for copy in copies:
+                os.unlink(copy)
+    if error is not None:
+        raise error
+    return IngestReport([o for o in outcomes if o is not None])
 
 
-def _copy_deduped(settings: Settings, cur: psycopg.Cursor, dataset: Dataset, batches):
-    """COPY into a temporary staging table, then insert only rows not stored yet.
-
-    The key is the dataset's dedupe key plus its time column (the time column lets the
-    lookup use chunk exclusion). An advisory lock serializes deduped loads so two files
-    carrying the same spans cannot both insert them.
-    """
-    stage = f"obs_stage_{dataset.name}"
-    target = sql.Identifier(settings.db_schema, dataset.name)
-    cur.execute(sql.SQL(
-        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    ).format(sql.Identifier(stage), target))
-    rows = copy_batches(cur, dataset, batches, schema="", table=stage,
-                        buffer_size=settings.copy_buffer_size,
-                            flush_interval_ms=settings.copy_flush_interval)
-    key = [*dataset.dedupe_key, dataset.time_column]
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in dataset.column_names)
-    key_list = sql.SQL(", ").join(sql.Identifier(c) for c in key)
-    match = sql.SQL(" AND ").join(
-        sql.SQL("t.{c} = s.{c}").format(c=sql.Identifier(c)) for c in key
-    )
-    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (DEDUPE_LOCK,))
-    cur.execute(sql.SQL(
-        "INSERT INTO {target} ({columns}) "
-        "SELECT DISTINCT ON ({key}) {columns} FROM {stage} s "
-        "WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {match})"
-    ).format(target=target, columns=columns, key=key_list, stage=sql.Identifier(stage),
-             match=match))
-    inserted = cur.rowcount
-    return inserted, rows - inserted
-
-
-def _is_data_error(exc: psycopg.Error) -> bool:
-    state = exc.sqlstate or ""
-    return state[:2] in _DATA_ERROR_CLASSES
-
-
-_COPY_CONTEXT = re.compile(r"COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?")
-
-
-def _rejected(key: str, exc: psycopg.Error) -> RejectedByDatabase:
-    """PostgreSQL's refusal as a BadFile; COPY's context names the row ("line N") and
-    column. The context may start with other lines ("JSON data, line 1: ...")."""
-    diag = exc.diag
-    row = None
-    column = diag.column_name
-    match = _COPY_CONTEXT.search(diag.context or "")
-    if match:
-        row = int(match.group(1)) - 1  # COPY counts lines from 1; we report rows from 0
-        if column is None and match.group(2):
-            column = match.group(2).strip()
-    reason = f"rejected by PostgreSQL ({exc.sqlstate}): {diag.message_primary or exc}"
-    return RejectedByDatabase(key, column, row, reason)
-
-
-def _quarantine(settings, conn, landing, obj, bad: BadFile, run_id, log, outcome) -> FileOutcome:
-    """Record the reason (after the rollback), then set the file aside."""
-    target = landing.quarantine_key(obj.key) if settings.landing_quarantine_move else None
-    with conn.transaction():
-        recorded = ledger.record_quarantine(
-            conn, settings.db_schema, obj, bad, run_id=run_id, quarantine_key=target,
-            duration_ms=outcome("quarantined").seconds * 1000,
-        )
-    if not recorded:  # a racing run loaded this key meanwhile: its data wins
-        log.info(f"skipped {obj.key}: loaded by another run")
-        return outcome("skipped")
-    set_aside(settings, conn, landing, obj.key, target, log)
-    log.warning(f"quarantined {obj.key}: {bad}")
-    return outcome("quarantined", error=str(bad))
-
-
-def set_aside(settings, conn, landing, key: str, target: str | None, log) -> None:
-    """Move a quarantined file to ``target``; if it cannot be moved, the ledger says so."""
-    if target is None:
-        return
-    try:
-        landing.move(key, target)
-    except (ObjectGone, LandingError) as exc:
-        log.warning(f"could not move {key} to {target}: {exc}")
-        with conn.transaction():
-            ledger.set_quarantine_key(conn, settings.db_schema, key, None)
+def _not_claimed(obj: LandingObject, state: str, log) -> FileOutcome:
+    """The outcome of a split file another run settled (skipped) or rewrote (conflict)."""
+    if state == ledger.CONFLICT:
+        log.warning(f"conflict {obj.key}: {CONFLICT_MESSAGE}")
+        return FileOutcome(obj.key, obj.dataset, "conflict", 0, obj.size, 0.0, CONFLICT_MESSAGE)
+    log.info(f"skipped {obj.key}: already in the ledger")
+    return FileOutcome(obj.key, obj.dataset, "skipped", 0, obj.size, 0.0)

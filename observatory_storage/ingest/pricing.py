@@ -67,6 +67,7 @@ class Rates:
 
 
 def _total(usage: dict, model: str, provider_id: str | None) -> decimal.Decimal:
+    # lazy: genai-prices costs ~0.07 s of every run's start-up, paid only by rows to price
     from genai_prices import Usage, calc_price
 
     return calc_price(Usage(**usage), model, provider_id=provider_id).total_price
@@ -75,6 +76,7 @@ def _total(usage: dict, model: str, provider_id: str | None) -> decimal.Decimal:
 @functools.lru_cache(maxsize=4096)
 def rates(provider: str | None, model: str) -> Rates | None:
     """The model's rates, or None when the price table does not know it."""
+    # lazy: genai-prices costs ~0.07 s of every run's start-up, paid only by rows to price
     from genai_prices import Usage, calc_price
 
     candidates = []

@@ -70,7 +70,8 @@ def _open_otlp(handle: BinaryIO, name: str, root: str, batch_size: int) -> Sourc
     Under a dataset folder a file that is not OTLP either keeps the Parquet/Arrow error
     (empty, Feather v1, garbage) so the message says what the folder expects.
     """
-    from observatory_storage.ingest.otlp import OtlpReader
+    # lazy: the OTLP modules (protobuf classes, zstd) cost ~0.1 s, paid only by OTLP files
+    from observatory_storage.ingest.otlp.reader import OtlpReader
 
     head = handle.read(8)
     handle.seek(0)

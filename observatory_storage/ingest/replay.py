@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest import ledger
-from observatory_storage.landing.base import QUARANTINE_PREFIX, Landing, open_landing
+from observatory_storage.landing import open_landing
+from observatory_storage.landing.base import Landing
+from observatory_storage.landing.keys import QUARANTINE_PREFIX
 from observatory_storage.settings import Settings
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from observatory_storage.landing.base import OUTSIDE_HINT
+
 STATUSES = ("loaded", "quarantined", "skipped", "gone", "conflict")
 # Statuses after which nothing is left to do for a file: the run succeeded for it.
 SETTLED = frozenset({"loaded", "quarantined", "skipped"})
@@ -138,7 +140,6 @@ class IngestReport:
         return "\n".join([*text, *self.misplaced_lines()])
 
     def misplaced_lines(self) -> list[str]:
-        from observatory_storage.landing.base import OUTSIDE_HINT
 
         lines = [f"not loaded: {key}: {OUTSIDE_HINT}" for key in self.misplaced[:MISPLACED_SHOWN]]
         if len(self.misplaced) > MISPLACED_SHOWN:

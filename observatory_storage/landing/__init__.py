@@ -1,5 +1,28 @@
-"""The landing bucket: a local folder or an S3-compatible prefix, behind one interface."""
+"""The landing bucket: a local folder or an S3-compatible prefix, behind one interface.
 
-from observatory_storage.landing.base import Landing, LandingObject, open_landing
+``base`` says what every bucket offers, ``keys`` which keys are visible, ignored or refused;
+``local`` and ``s3`` implement it; :func:`open_landing` picks one from a URL.
+"""
 
-__all__ = ["Landing", "LandingObject", "open_landing"]
+from observatory_storage.landing.base import (
+    OUTSIDE_HINT,
+    Landing,
+    LandingError,
+    LandingObject,
+    ObjectGone,
+)
+from observatory_storage.landing.local import LocalLanding
+from observatory_storage.settings import Settings
+
+__all__ = ["OUTSIDE_HINT", "Landing", "LandingError", "LandingObject", "LocalLanding",
+           "ObjectGone", "open_landing"]
+
+
+def open_landing(settings: Settings, url: str | None = None) -> Landing:
+    url = url or settings.landing_url
+    if url.startswith("s3://"):
+        # lazy: boto3 costs ~0.3 s of start-up, paid only by S3 landings
+        from observatory_storage.landing.s3 import S3Landing
+
+        return S3Landing(url, settings)
+    return LocalLanding(url)

@@ -1,4 +1,4 @@
-"""What every landing bucket offers; ``open_landing`` picks the implementation from a URL.
+"""What every landing bucket offers (``landing.open_landing`` picks the implementation).
 
 Layout: ``<landing>/<dataset>/**/<file>`` with dataset ``traces``, ``metrics`` or ``logs``.
 Names starting with ``.`` or ``_`` (in any path segment) and names ending ``.tmp``,
@@ -13,15 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from observatory_storage.landing.keys import (  # noqa: F401 - re-exported
-    LANDING_ROOTS,
-    IGNORED_SUFFIXES,
-    QUARANTINE_PREFIX,
-    dataset_of,
-    is_ignored,
-    unsafe_reason,
-)
-from observatory_storage.settings import Settings
+from observatory_storage.landing.keys import LANDING_ROOTS, QUARANTINE_PREFIX, dataset_of
 
 FORMAT_SUFFIXES = (".parquet", ".pq", ".arrow", ".feather", ".arrows", ".ipc")
 # How every report names files in no dataset folder (CLI summary, sensor tick, /health).
@@ -106,14 +98,3 @@ class Landing(abc.ABC):
         except ObjectGone:
             return False
         return True
-
-
-def open_landing(settings: Settings, url: str | None = None) -> Landing:
-    url = url or settings.landing_url
-    if url.startswith("s3://"):
-        from observatory_storage.landing.s3 import S3Landing
-
-        return S3Landing(url, settings)
-    from observatory_storage.landing.local import LocalLanding
-
-    return LocalLanding(url)

@@ -16,13 +16,15 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from observatory_storage.landing.base import (
-    QUARANTINE_PREFIX,
     Landing,
     LandingError,
     LandingObject,
     ObjectGone,
-    dataset_of,
     is_dataset_folder,
+)
+from observatory_storage.landing.keys import (
+    QUARANTINE_PREFIX,
+    dataset_of,
     is_ignored,
     unsafe_reason,
 )

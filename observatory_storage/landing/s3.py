@@ -22,13 +22,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observatory_storage.landing.base import (
-    QUARANTINE_PREFIX,
     Landing,
     LandingError,
     LandingObject,
     ObjectGone,
-    dataset_of,
     is_dataset_folder,
+)
+from observatory_storage.landing.keys import (
+    QUARANTINE_PREFIX,
+    dataset_of,
     is_ignored,
     unsafe_reason,
 )

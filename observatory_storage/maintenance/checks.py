@@ -22,6 +22,7 @@ from psycopg import sql
 
 from observatory_storage.datasets import DATASETS, get_dataset
 from observatory_storage.landing.keys import OTLP_ROOT
+from observatory_storage.maintenance.rollups import COUNT_MEASURE, ROLLUPS
 from observatory_storage.settings import Settings
 
 EXACT_COUNT_MAX_BYTES = 64 << 20  # count(*) below this size: a few ms, and always right
@@ -258,7 +259,6 @@ class Drift:
 
 def contract_columns(table: str) -> dict[str, str | None]:
     """Column -> type (``format_type`` spelling; None when only the name is contracted)."""
-    from observatory_storage.maintenance.rollups import ROLLUPS
 
     if table in DATASETS:
         return {c.name: _FORMAT_TYPES.get(c.pg_type, c.pg_type) for c in DATASETS[table].columns}
@@ -315,7 +315,6 @@ def rollup_vs_raw(conn: psycopg.Connection, settings: Settings, dataset: str) ->
     An hour that received loads after the rollup computed it is not a failure (the next
     rollups run recomputes it): the check says so and passes.
     """
-    from observatory_storage.maintenance.rollups import COUNT_MEASURE, ROLLUPS
 
     rollup = ROLLUPS[dataset]
     measure = sql.Identifier(COUNT_MEASURE[dataset])

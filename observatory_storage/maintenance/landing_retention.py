@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from observatory_storage.landing.base import Landing, ObjectGone, open_landing
+from observatory_storage.landing import open_landing
+from observatory_storage.landing.base import Landing, ObjectGone
 from observatory_storage.maintenance.common import qualified
 from observatory_storage.settings import Settings
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
-from observatory_storage.landing.base import open_landing
+from observatory_storage.landing import open_landing
 from observatory_storage.service import facts
 from observatory_storage.settings import Settings, redact_text
 

@@ -4,8 +4,8 @@ import dagster as dg
 import pytest
 
 from observatory_storage.definitions import defs
-from observatory_storage.defs.ingest import execute_ingest, run_config_for
-from observatory_storage.ingest.run import run_ingest
+from observatory_storage.defs.in_process import execute_ingest, run_ingest
+from observatory_storage.defs.ingest import run_config_for
 from observatory_storage.settings import get_settings
 from tests.defs.files import write_broken, write_sample
 

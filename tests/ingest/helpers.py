@@ -57,7 +57,8 @@ def count(conn: psycopg.Connection, dataset: str) -> int:
 
 def load_all(settings, **kwargs):
     """pending_objects + load_objects: one ingest pass without Dagster."""
-    from observatory_storage.ingest.loader import load_objects, pending_objects
+    from observatory_storage.ingest.discovery import pending_objects
+    from observatory_storage.ingest.loader import load_objects
     from observatory_storage.landing import open_landing
 
     landing = open_landing(settings)

@@ -115,9 +115,9 @@ def open_landing_for(path: str):
 
 _PASS = (
     "import sys\n"
-    "from observatory_storage.ingest.run import run_ingest\n"
+    "from observatory_storage.commands.ingest import ingest_pass\n"
     "from observatory_storage.settings import load_settings\n"
-    "report = run_ingest(load_settings())\n"
+    "report = ingest_pass(load_settings())\n"
     "print(len(report.files), 'dagster' in sys.modules, 'pyarrow' in sys.modules)\n"
 )
 

@@ -9,7 +9,8 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from observatory_storage.ingest.loader import load_objects, pending_objects
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
 from observatory_storage.landing import open_landing
 from tests.conftest import make_settings
 from tests.ingest.helpers import count, expected, ledger, load_all, put, stored, table

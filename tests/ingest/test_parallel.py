@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from observatory_storage.generate import build_table
-from observatory_storage.ingest.loader import load_objects, pending_objects
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
 from observatory_storage.ingest.replay import replay
 from observatory_storage.landing import open_landing
 from observatory_storage.service import facts

@@ -7,7 +7,8 @@ import datetime as dt
 import psycopg
 
 from observatory_storage.generate import generate
-from observatory_storage.ingest.loader import load_objects, pending_objects
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
 from observatory_storage.ingest.replay import replay
 from observatory_storage.landing import open_landing
 from tests.conftest import make_settings

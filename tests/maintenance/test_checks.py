@@ -3,7 +3,7 @@ and a lost load, drift catches a changed column, the row count estimate follows 
 
 from __future__ import annotations
 
-from observatory_storage.defs.ingest import execute_ingest
+from observatory_storage.defs.in_process import execute_ingest
 from observatory_storage.maintenance import checks
 from tests.defs.files import T0, traces_table, write, write_sample
 

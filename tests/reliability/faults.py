@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import dagster as dg
 import psycopg
 import pyarrow as pa
 from psycopg import sql
@@ -199,3 +200,13 @@ def drop_private_database(server, name: str) -> None:
 
 def dbname(url: str) -> str:
     return psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+
+
+def step_retries(instance: dg.DagsterInstance) -> int:
+    """STEP_UP_FOR_RETRY events across every run of an instance."""
+    return sum(
+        1
+        for run in instance.get_runs()
+        for entry in instance.all_logs(run.run_id)
+        if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"
+    )

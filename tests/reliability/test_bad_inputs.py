@@ -18,8 +18,9 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from observatory_storage.ingest.loader import load_objects, pending_objects
-from observatory_storage.landing.base import open_landing
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
+from observatory_storage.landing import open_landing
 from tests.conftest import make_settings
 from tests.reliability.corpus import BASE_TIME, ipc_bytes, parquet_bytes, traces_table
 from tests.reliability.report import record_input
@@ -401,7 +402,7 @@ def test_sensor_and_job_settle_the_whole_corpus(settings, db, landing_dir):
     quarantined files in its metadata."""
     import dagster as dg
 
-    from observatory_storage.defs.ingest import execute_ingest
+    from observatory_storage.defs.in_process import execute_ingest
     from observatory_storage.defs.sensors import evaluate
 
     cases = corpus()

@@ -22,10 +22,10 @@ import dagster as dg
 import psycopg
 import pytest
 
-from observatory_storage.defs.ingest import execute_ingest, first_failure
-from observatory_storage.ingest.loader import load_objects, pending_objects
-from observatory_storage.ingest.run import run_ingest
-from observatory_storage.landing.base import open_landing
+from observatory_storage.defs.in_process import execute_ingest, first_failure, run_ingest
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
+from observatory_storage.landing import open_landing
 from tests.conftest import make_settings
 from tests.reliability.corpus import parquet_bytes, traces_table
 from tests.reliability.faults import (
@@ -37,6 +37,7 @@ from tests.reliability.faults import (
     dbname,
     drop_private_database,
     new_private_database,
+    step_retries,
     tally,
     wait_for,
     write_burst,
@@ -49,16 +50,6 @@ ROWS = 2000
 # files after it wait: one file at a time (COPY_WORKERS=1). Faults with several files and
 # parts in flight at once are in test_parallel_faults.py.
 SERIAL = {"copy_workers": 1}
-
-
-def _retries(instance: dg.DagsterInstance) -> int:
-    """STEP_UP_FOR_RETRY events across every run of an instance."""
-    return sum(
-        1
-        for run in instance.get_runs()
-        for entry in instance.all_logs(run.run_id)
-        if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"
-    )
 
 
 def _ingest_in_thread(settings, instance) -> Background:
@@ -88,7 +79,7 @@ def test_backend_terminated_mid_copy(settings, backend, server_urls, record_faul
     finally:
         lock.release()
     after = tally(settings.database_url, burst)
-    retries = _retries(instance)
+    retries = step_retries(instance)
     instance.dispose()
     assert result.success, first_failure(result)
     assert retries >= 1 and in_flight.ledger_loaded == 10  # the metrics files, before the kill
@@ -150,7 +141,7 @@ _RACER = textwrap.dedent(
     """
     import json, sys
     from observatory_storage.ingest.loader import load_objects
-    from observatory_storage.landing.base import open_landing
+    from observatory_storage.landing import open_landing
     from observatory_storage.settings import load_settings
     settings = load_settings()
     landing = open_landing(settings)
@@ -298,7 +289,7 @@ def test_database_restart_during_burst(private_pg, tmp_path, record_fault):
         lock.release()
         report, result = run.join(90)
         recovered = time.monotonic() - struck
-        retries = _retries(instance)
+        retries = step_retries(instance)
         instance.dispose()
         after = tally(url, burst)
     finally:
@@ -330,14 +321,14 @@ def test_connection_slots_exhausted(private_pg, tmp_path, record_fault):
             assert len(hoard) <= private_pg.max_connections
         instance = dg.DagsterInstance.ephemeral()
         run = _ingest_in_thread(settings, instance)
-        wait_for(lambda: _retries(instance), 60, "the ingest op to hit the limit and retry")
+        wait_for(lambda: step_retries(instance), 60, "the ingest op to hit the limit and retry")
         for conn in hoard:
             conn.close()
         hoard.clear()
         struck = time.monotonic()
         report, result = run.join(90)
         recovered = time.monotonic() - struck
-        retries = _retries(instance)
+        retries = step_retries(instance)
         instance.dispose()
         after = tally(url, burst)
     finally:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from observatory_storage.datasets import DATASETS
 from observatory_storage.ingest.loader import load_objects
-from observatory_storage.landing.base import open_landing
+from observatory_storage.landing import open_landing
 from tests.reliability.corpus import ipc_bytes, parquet_bytes, traces_table
 
 FUZZ = hsettings(

@@ -18,9 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from observatory_storage.defs.ingest import execute_ingest, first_failure
-from observatory_storage.ingest.run import run_ingest
-from observatory_storage.landing.base import open_landing
+from observatory_storage.defs.in_process import execute_ingest, first_failure, run_ingest
+from observatory_storage.landing import open_landing
 from tests.conftest import make_settings
 from tests.reliability.corpus import traces_table
 from tests.reliability.faults import (
@@ -30,9 +29,9 @@ from tests.reliability.faults import (
     blocked_copy_pid,
     cli_env,
     dbname,
+    step_retries,
     wait_for,
 )
-from tests.reliability.test_faults import _retries
 
 pytestmark = pytest.mark.slow
 
@@ -153,7 +152,7 @@ def test_backend_terminated_mid_part(settings, backend, server_urls, record_faul
         recovered = time.monotonic() - struck
     finally:
         lock.release()
-    retries = _retries(instance)
+    retries = step_retries(instance)
     instance.dispose()
     assert result.success, first_failure(result)
     rows, lost, duplicated = exactly_once(settings.database_url, written, parts=4)
@@ -173,7 +172,7 @@ _RACER = textwrap.dedent(
     """
     import json, sys
     from observatory_storage.ingest.loader import load_objects
-    from observatory_storage.landing.base import open_landing
+    from observatory_storage.landing import open_landing
     from observatory_storage.settings import load_settings
     settings = load_settings()
     landing = open_landing(settings)
@@ -227,7 +226,8 @@ def test_three_processes_race_on_a_split_file(database_url, landing_dir, record_
 
 _LOADER = textwrap.dedent(
     """
-    from observatory_storage.ingest.loader import load_objects, pending_objects
+    from observatory_storage.ingest.discovery import pending_objects
+    from observatory_storage.ingest.loader import load_objects
     from observatory_storage.db.connection import connect
     from observatory_storage.settings import load_settings
     settings = load_settings()

@@ -28,8 +28,9 @@ from dagster._serdes import serialize_value
 from psycopg import sql
 
 from observatory_storage.db.connection import DatabaseUnavailable, connect
-from observatory_storage.defs.ingest import execute_ingest
-from observatory_storage.ingest.loader import load_objects, pending_objects
+from observatory_storage.defs.in_process import execute_ingest
+from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.loader import load_objects
 from tests.conftest import make_settings
 from tests.reliability.corpus import parquet_bytes, traces_table
 from tests.reliability.faults import CLI, Background, cli_env, dbname, wait_for

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from dagster._serdes import serialize_value
 
-from observatory_storage.defs.ingest import execute_ingest
+from observatory_storage.defs.in_process import execute_ingest
 from observatory_storage.settings import PROJECT_ROOT, load_settings
 from tests.reliability.corpus import parquet_bytes, traces_table
 from tests.security.conftest import CLI, product_env

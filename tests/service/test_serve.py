@@ -38,7 +38,8 @@ def load_pending_in_another_process(database_url: str, landing) -> dict:
     code = textwrap.dedent(f"""
         import json
         from observatory_storage.db.connection import connect
-        from observatory_storage.ingest.loader import load_objects, pending_objects
+        from observatory_storage.ingest.discovery import pending_objects
+        from observatory_storage.ingest.loader import load_objects
         from observatory_storage.settings import load_settings
         s = load_settings(database_url={database_url!r}, landing_url={str(landing)!r})
         with connect(s) as conn:

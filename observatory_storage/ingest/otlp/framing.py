@@ -17,6 +17,8 @@ Detected from bytes, never from the name (extensions are only hints):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import gzip
 import zlib
 from collections.abc import Iterator
@@ -46,6 +48,23 @@ class Message:
     encoding: str  # JSON or PROTO
     data: bytes
     parsed: object = None  # a JSON document already parsed while detecting the layout
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection while a document becomes objects.
+
+    Parsing creates no reference cycles, but a big document allocates millions of
+    containers, and every allocation threshold crossed starts a collection that walks all
+    of them again: pausing made OTLP/JSON decoding ~4x faster (docs/otlp.md).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Stream:
@@ -216,8 +235,6 @@ def _json_messages(stream: _Stream) -> Iterator[Message]:
     """
 
     def gen():
-        from observatory_storage.ingest.otlp.decode import gc_paused
-
         number = 0
         seen = False
         lines = stream.lines()

@@ -16,19 +16,14 @@ import pyarrow as pa
 
 from observatory_storage.datasets import get_dataset
 from observatory_storage.ingest.errors import ReadError
-from observatory_storage.ingest.otlp import decode, framing, from_json, from_proto
+from observatory_storage.ingest.otlp import framing, json_access, proto_access, sniff
 from observatory_storage.ingest.otlp.errors import OtlpError
 from observatory_storage.ingest.otlp.mapping import RowBuilder
+from observatory_storage.ingest.otlp.signals import SIGNALS
+from observatory_storage.ingest.otlp.walk import WALKERS
 from observatory_storage.landing.keys import OTLP_ROOT
 
-_WALKERS = {
-    (framing.JSON, decode.TRACES): from_json.spans,
-    (framing.JSON, decode.METRICS): from_json.metrics,
-    (framing.JSON, decode.LOGS): from_json.logs,
-    (framing.PROTO, decode.TRACES): from_proto.spans,
-    (framing.PROTO, decode.METRICS): from_proto.metrics,
-    (framing.PROTO, decode.LOGS): from_proto.logs,
-}
+ACCESS = {framing.JSON: json_access, framing.PROTO: proto_access}
 
 
 class OtlpReader:
@@ -54,21 +49,20 @@ class OtlpReader:
         try:
             for message in self._messages:
                 where = message.where
-                signal, decoded = decode.decode(message)
+                signal, decoded = sniff.decode(message)
                 if signal is None:
                     continue
                 if self.root != OTLP_ROOT and signal != self.root:
                     raise OtlpError(
-                        f"holds {signal} ({decode.SIGNAL_KEY[signal]}), but the file is under "
-                        f"{self.root}/ (put OTLP files under otlp/, where the signal is read "
-                        f"from the content, or under {signal}/)", where=where,
+                        f"holds {signal} ({SIGNALS[signal].resources[1]}), but the file is "
+                        f"under {self.root}/ (put OTLP files under otlp/, where the signal is "
+                        f"read from the content, or under {signal}/)", where=where,
                     )
                 self.signals.add(signal)
                 builder = builders.get(signal)
                 if builder is None:
                     builder = builders[signal] = RowBuilder(get_dataset(signal),
                                                             self.batch_size)
-                walk = _WALKERS[(message.encoding, signal)]
                 # A parsed JSON document is millions of objects that hold no cycles: frozen,
                 # the collector stops re-scanning them at every collection while the rows
                 # are mapped (measured 2x on a 100 MB document); unfrozen right after.
@@ -76,8 +70,8 @@ class OtlpReader:
                 if frozen:
                     gc.freeze()
                 try:
-                    for batch in walk(decoded, builder, where):
-                        yield signal, batch
+                    walk = WALKERS[signal](ACCESS[message.encoding], decoded, builder, where)
+                    yield from ((signal, batch) for batch in walk)
                 except (AttributeError, TypeError, KeyError) as exc:
                     raise OtlpError(f"malformed OTLP structure: {type(exc).__name__} {exc}",
                                     where=where) from None
