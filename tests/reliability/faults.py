@@ -203,10 +203,22 @@ def dbname(url: str) -> str:
 
 
 def step_retries(instance: dg.DagsterInstance) -> int:
-    """STEP_UP_FOR_RETRY events across every run of an instance."""
-    return sum(
-        1
-        for run in instance.get_runs()
-        for entry in instance.all_logs(run.run_id)
-        if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"
-    )
+    """STEP_UP_FOR_RETRY events across every run of an instance.
+
+    Read while a run in another thread writes to the same (ephemeral, in-memory SQLite)
+    instance: SQLite then refuses the read now and then with "database table is locked";
+    that read is simply taken again."""
+    for attempt in range(50):
+        try:
+            return sum(
+                1
+                for run in instance.get_runs()
+                for entry in instance.all_logs(run.run_id)
+                if entry.dagster_event
+                and entry.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"
+            )
+        except Exception as exc:  # sqlalchemy wraps sqlite3.OperationalError
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.05)
+    return 0
