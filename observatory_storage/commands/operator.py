@@ -17,7 +17,6 @@ from observatory_storage.commands.common import (
     print_json,
     settings_or_exit,
 )
-from observatory_storage.dev import DevOptions, run_dev
 
 
 def demo_command(
@@ -69,6 +68,9 @@ def dev_command(
 
     Ctrl-C or SIGTERM stops every process it started.
     """
+    # lazy: psutil and dotenv cost ~70 ms of every command's start-up, paid only by dev
+    from observatory_storage.dev import DevOptions, run_dev
+
     keep_embedded_running()  # dev stops what it started itself, unless --keep-db
     settings = settings_or_exit()
     with clean_errors(settings):
