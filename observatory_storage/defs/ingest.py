@@ -249,6 +249,8 @@ def report_metadata(report) -> dict:
         "rows": dg.MetadataValue.int(report.rows),
         # spans with a model and tokens the price table could not price (PRICE_MISSING_COSTS)
         "unpriced_rows": dg.MetadataValue.int(sum(f.unpriced for f in report.files)),
+        # OTLP attribute values that did not fit their column: kept in attributes, per column
+        "values_kept_in_attributes": dg.MetadataValue.json(report.unusable),
         "bytes": dg.MetadataValue.int(report.bytes),
         "seconds": dg.MetadataValue.float(round(float(seconds), 3)),
         "rows_per_second": dg.MetadataValue.float(

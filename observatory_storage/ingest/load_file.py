@@ -20,7 +20,7 @@ import itertools
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import pyarrow as pa
@@ -64,9 +64,10 @@ def load_one(
     started = time.perf_counter()
 
     def outcome(status: str, rows: int = 0, error: str | None = None, duplicates: int = 0,
-                dataset: str | None = None, unpriced: int = 0):
+                dataset: str | None = None, unpriced: int = 0, unusable: dict | None = None):
         return FileOutcome(obj.key, dataset or obj.dataset, status, rows, obj.size,
-                           time.perf_counter() - started, error, duplicates, unpriced)
+                           time.perf_counter() - started, error, duplicates, unpriced,
+                           unusable or {})
 
     try:
         with conn.transaction():
@@ -95,7 +96,7 @@ def load_one(
         bad = rejected(obj.key, exc)
         return quarantine(settings, conn, landing, obj, bad, run_id, log, outcome)
     result = outcome("loaded", loaded.rows, duplicates=loaded.duplicates,
-                     dataset=loaded.dataset, unpriced=loaded.unpriced)
+                     dataset=loaded.dataset, unpriced=loaded.unpriced, unusable=loaded.unusable)
     log.info(f"loaded {obj.key}: {loaded.rows} rows in {result.seconds:.2f}s")
     return result
 
@@ -132,6 +133,7 @@ class LoadedFile:
     min_time: object = None
     max_time: object = None
     unpriced: int = 0  # traces rows with a model and tokens the price table could not price
+    unusable: dict = field(default_factory=dict)  # OTLP values kept in attributes, per column
 
 
 def copy_file(settings: Settings, conn: psycopg.Connection, handle,
@@ -177,7 +179,7 @@ def copy_file(settings: Settings, conn: psycopg.Connection, handle,
                                      buffer_size=settings.copy_buffer_size,
                                      flush_interval_ms=settings.copy_flush_interval)
     loaded = LoadedFile(next(iter(spans)) if len(spans) == 1 else obj.dataset, rows, duplicates,
-                        unpriced=pricer.unpriced)
+                        unpriced=pricer.unpriced, unusable=getattr(reader, "unusable", {}))
     for span in spans.values():
         if span.min is not None:
             loaded.min_time = span.min if loaded.min_time is None else min(loaded.min_time, span.min)

@@ -22,6 +22,8 @@ class FileOutcome:
     error: str | None = None
     duplicates: int = 0  # spans skipped by trace dedupe
     unpriced: int = 0  # spans with a model and tokens the price table could not price
+    # OTLP attribute values that did not fit their column (kept in attributes), per column
+    unusable: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -97,6 +99,17 @@ class IngestReport:
         return sum((f.seconds for f in self.files), 0.0)
 
     @property
+    def unusable(self) -> dict[str, int]:
+        """OTLP attribute values kept in ``attributes`` because they did not fit their
+        column (a token count above the integer range, text where a number belongs), per
+        column, over every file."""
+        out: dict[str, int] = {}
+        for f in self.files:
+            for column, n in f.unusable.items():
+                out[column] = out.get(column, 0) + n
+        return dict(sorted(out.items()))
+
+    @property
     def ok(self) -> bool:
         """Every file ended loaded or quarantined (or was loaded by a racing run)."""
         return all(f.status in SETTLED for f in self.files)
@@ -107,6 +120,7 @@ class IngestReport:
             "files": len(self.files),
             "rows": self.rows,
             "unpriced_rows": sum(f.unpriced for f in self.files),
+            "values_kept_in_attributes": self.unusable,
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
             "datasets": {name: s.as_dict() for name, s in self.datasets.items()},

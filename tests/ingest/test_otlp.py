@@ -317,7 +317,7 @@ def test_current_names_win_and_nothing_is_dropped():
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     attributes = {
         "gen_ai.system": "old-vendor", "gen_ai.provider.name": "anthropic",  # current wins
-        "llm.model_name": "claude-sonnet-4-5",  # OpenInference fallback
+        "llm.model_name": "claude-sonnet-4-5",  # OpenInference: the model that answered
         "llm.token_count.prompt": 7, "gen_ai.usage.completion_tokens": "3",
         "gen_ai.response.time_to_first_chunk": float("nan"),  # not a column value
         "service.name": "from-span", "gen_ai.output.messages": "plain text, not JSON",
@@ -326,8 +326,9 @@ def test_current_names_win_and_nothing_is_dropped():
         pass
     for encoding in ("proto", "json"):
         (row,) = _read(otlp.encode("traces", exporter.get_finished_spans(), encoding))["traces"]
-        assert (row["provider"], row["request_model"], row["input_tokens"],
-                row["output_tokens"]) == ("anthropic", "claude-sonnet-4-5", 7, 3)
+        assert (row["provider"], row["request_model"], row["response_model"],
+                row["input_tokens"], row["output_tokens"]) == (
+            "anthropic", None, "claude-sonnet-4-5", 7, 3)
         assert row["time_to_first_token_ms"] is None
         assert row["service_name"] == "from-span"
         assert json.loads(row["output_payload"]) == "plain text, not JSON"

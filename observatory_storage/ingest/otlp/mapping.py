@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
@@ -29,43 +31,63 @@ from observatory_storage.ingest.otlp.errors import OtlpError
 
 SKIP = object()  # a value that does not fit its column: it stays in attributes
 
+# Numbers written as text: ASCII digits only (Python's int()/float() also take "1_000",
+# other scripts' digits and "inf"; a compiled decoder and the docs follow this one rule).
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SPACE = " \t\r\n"
+_INT_LIMITS = {"smallint": 1 << 15, "integer": 1 << 31, "bigint": 1 << 63}
+
 
 def _text(value):
+    """Text columns: strings as they are; a list (finish_reasons ["stop"]) joined by commas;
+    booleans and numbers as JSON writes them; anything else (kvlists, NaN) stays in
+    attributes."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list):  # finish_reasons: ["stop"] -> "stop"; several comma-joined
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return SKIP
-
-
-def _integer(value):
-    if isinstance(value, bool):
+    if isinstance(value, list):
+        return ",".join(v if isinstance(v, str) else dumps(v) for v in value)
+    if isinstance(value, float) and not math.isfinite(value):
         return SKIP
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return SKIP
+    if isinstance(value, bool | int | float):
+        return dumps(value)
     return SKIP
 
 
-def _number(scale: float):
+def _integer(limit: int) -> Callable:
+    """Integer columns: integers, integral floats and integer text within the column's
+    range (smallint, integer, bigint); anything else stays in attributes."""
+
+    def convert(value):
+        if isinstance(value, bool):
+            return SKIP
+        if isinstance(value, float):
+            if not value.is_integer():  # also NaN and infinities
+                return SKIP
+            value = int(value)
+        elif isinstance(value, str):
+            text = value.strip(_SPACE)
+            if not _INT_TEXT.fullmatch(text):
+                return SKIP
+            value = int(text)
+        elif not isinstance(value, int):
+            return SKIP
+        return value if -limit <= value < limit else SKIP
+
+    return convert
+
+
+def _number(scale: float) -> Callable:
+    """double precision columns: finite numbers and number text, times the column's scale."""
+
     def convert(value):
         if isinstance(value, bool):
             return SKIP
         if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
+            text = value.strip(_SPACE)
+            if not _NUMBER_TEXT.fullmatch(text):
                 return SKIP
+            value = float(text)
         if isinstance(value, int | float):
             number = value * scale if scale != 1.0 else float(value)
             return number if math.isfinite(number) else SKIP  # NaN/Inf stay in attributes
@@ -74,16 +96,36 @@ def _number(scale: float):
     return convert
 
 
-def _decimal(value):
-    if isinstance(value, bool):
-        return SKIP
-    if isinstance(value, int | float | str):
-        try:
-            number = decimal.Decimal(str(value))
-        except decimal.InvalidOperation:
+def _decimal(precision: int, scale: int) -> Callable:
+    """numeric(p, s) columns (cost_usd): the value rounded to the column's scale, half to
+    even; a float from its exact binary value (OpenLIT's 0.00023099999999999998 is
+    0.000231000), text as written; beyond the column's precision it stays in attributes."""
+    quantum = decimal.Decimal(1).scaleb(-scale)
+    limit = decimal.Decimal(10) ** (precision - scale)
+    context = decimal.Context(prec=precision + 2, rounding=decimal.ROUND_HALF_EVEN)
+
+    def convert(value):
+        if isinstance(value, bool):
             return SKIP
-        return number if number.is_finite() else SKIP
-    return SKIP
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return SKIP
+            number = decimal.Decimal(value)  # exact: every binary digit
+        elif isinstance(value, int):
+            number = decimal.Decimal(value)
+        elif isinstance(value, str):
+            text = value.strip(_SPACE)
+            if not _NUMBER_TEXT.fullmatch(text):
+                return SKIP
+            number = decimal.Decimal(text)
+        else:
+            return SKIP
+        if number.adjusted() >= precision - scale:  # too many integer digits
+            return SKIP
+        number = number.quantize(quantum, context=context)
+        return number if abs(number) < limit else SKIP
+
+    return convert
 
 
 def _json(value):
@@ -102,16 +144,56 @@ def dumps(value) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def converter(column: Column) -> Callable:
-    base = column.pg_type.partition("(")[0]
+@dataclass(frozen=True)
+class Rule:
+    """How one OpenTelemetry attribute fills one column: the attribute table every decoder
+    reads (this module's walkers, and a compiled decoder), built from the contracts'
+    ``Column.otel`` names (``datasets.py``)."""
+
+    name: str  # the attribute
+    column: str
+    rank: int  # 0 = the current semantic-convention name; a lower rank wins
+    kind: str  # text, json, integer, number, decimal (see the converters above)
+    limit: int = 0  # integer: values must lie in [-limit, limit)
+    scale: float = 1.0  # number: attribute value x scale = column value (s -> ms: 1000)
+    precision: int = 0  # decimal: numeric(precision, digits)
+    digits: int = 0
+
+
+def column_rule(column: Column) -> tuple[str, dict]:
+    """(kind, parameters) of the conversion into a contract column."""
+    base, _, args = column.pg_type.partition("(")
     if base == "jsonb":
-        return _json
-    if base in ("integer", "bigint", "smallint"):
-        return _integer
+        return "json", {}
+    if base in _INT_LIMITS:
+        return "integer", {"limit": _INT_LIMITS[base]}
     if base == "double precision":
-        return _number(column.otel_scale)
+        return "number", {"scale": column.otel_scale}
     if base == "numeric":
-        return _decimal
+        precision, digits = (int(x) for x in args.rstrip(")").split(","))
+        return "decimal", {"precision": precision, "digits": digits}
+    return "text", {}
+
+
+def rules(dataset: Dataset) -> list[Rule]:
+    """The dataset's attribute table; a name listed by two columns fills the first."""
+    out: dict[str, Rule] = {}
+    for column in dataset.columns:
+        kind, params = column_rule(column)
+        for rank, name in enumerate(column.otel):
+            out.setdefault(name, Rule(name, column.name, rank, kind, **params))
+    return list(out.values())
+
+
+def converter(rule: Rule) -> Callable:
+    if rule.kind == "json":
+        return _json
+    if rule.kind == "integer":
+        return _integer(rule.limit)
+    if rule.kind == "number":
+        return _number(rule.scale)
+    if rule.kind == "decimal":
+        return _decimal(rule.precision, rule.digits)
     return _text
 
 
@@ -119,11 +201,17 @@ class AttributeMap:
     """attribute name -> (column, rank, converter) for one dataset's contract."""
 
     def __init__(self, dataset: Dataset):
+        # values of a mapped attribute that did not fit its column (kept in attributes),
+        # per column: the run's metadata reports them
+        self.unusable: dict[str, int] = {}
+        self.rules = rules(dataset)
+        converters: dict[str, Callable] = {}
         self.lookup: dict[str, tuple[str, int, Callable]] = {}
-        for column in dataset.columns:
-            convert = converter(column)
-            for rank, name in enumerate(column.otel):
-                self.lookup.setdefault(name, (column.name, rank, convert))
+        for rule in self.rules:
+            convert = converters.get(rule.column)
+            if convert is None:
+                convert = converters[rule.column] = converter(rule)
+            self.lookup[rule.name] = (rule.column, rule.rank, convert)
 
     def split_kvs(self, kvs, value_of: Callable, row: dict, extra: dict, *, json: bool) -> None:
         """:meth:`split` straight over a record's KeyValue list (protobuf messages, or
@@ -150,6 +238,8 @@ class AttributeMap:
             converted = value if (convert is _text and value.__class__ is str) else convert(value)
             if converted is SKIP or converted is None:
                 extra[key] = value
+                if value is not None:
+                    self.unusable[column] = self.unusable.get(column, 0) + 1
                 continue
             if chosen is None:
                 chosen = {}
@@ -177,6 +267,8 @@ class AttributeMap:
             converted = convert(value)
             if converted is SKIP or converted is None:
                 extra[prefix + key] = value
+                if value is not None:
+                    self.unusable[column] = self.unusable.get(column, 0) + 1
                 continue
             held = chosen.get(column)
             if held is None or rank < held[0]:

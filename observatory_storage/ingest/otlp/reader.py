@@ -34,6 +34,7 @@ class OtlpReader:
         self.root = root
         self.batch_size = batch_size
         self.signals: set[str] = set()
+        self._builders: dict[str, RowBuilder] = {}
         try:
             self.format, self._messages = framing.messages(handle)
         except OtlpError as exc:
@@ -43,8 +44,17 @@ class OtlpReader:
         reason = f"{exc.where}: {exc.reason}" if exc.where else exc.reason
         return ReadError(self.name, exc.field, exc.row, reason)
 
+    @property
+    def unusable(self) -> dict[str, int]:
+        """Attribute values that did not fit their column, per column (see mapping.py)."""
+        out: dict[str, int] = {}
+        for builder in self._builders.values():
+            for column, n in builder.amap.unusable.items():
+                out[column] = out.get(column, 0) + n
+        return out
+
     def batches(self) -> Iterator[tuple[str, pa.RecordBatch]]:
-        builders: dict[str, RowBuilder] = {}
+        builders = self._builders
         where = None
         try:
             for message in self._messages:
