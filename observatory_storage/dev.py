@@ -14,6 +14,8 @@ descendant that escaped it.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -30,8 +32,11 @@ from observatory_storage.datasets import DATASETS
 from observatory_storage.db import embedded
 from observatory_storage.db.connection import connect
 from observatory_storage.defs.home import dagster_home
+from observatory_storage.landing import LandingMissing, open_landing
 from observatory_storage.maintenance.migrate import migrate
 from observatory_storage.settings import PROJECT_ROOT, Settings
+
+DEFAULT_LANDING = Path("landing")  # LANDING_URL's default, ./landing: the one dev creates
 
 # `dagster dev` itself warns that it is superseded by `dg dev` (a separate CLI package we
 # do not install): a warning about the command, not about our definitions.
@@ -50,6 +55,8 @@ class Child:
     name: str
     process: subprocess.Popen
     descendants: set[int] = field(default_factory=set)
+    oneshot: bool = False  # expected to finish (a start-up job), not to run until Ctrl-C
+    reported: bool = False
 
     def remember_descendants(self) -> None:
         """Record the pids below this child, to kill them even if they leave its group."""
@@ -70,7 +77,8 @@ class Supervisor:
         self.children: list[Child] = []
         self.stopping = threading.Event()
 
-    def start(self, name: str, argv: list[str], *, cwd: Path | None = None) -> Child:
+    def start(self, name: str, argv: list[str], *, cwd: Path | None = None,
+              oneshot: bool = False) -> Child:
         process = subprocess.Popen(
             argv,
             cwd=cwd or self.cwd,
@@ -78,7 +86,7 @@ class Supervisor:
             start_new_session=True,  # own process group: killpg reaches its whole tree
             preexec_fn=_default_signal_dispositions,  # noqa: PLW1509 - no threads yet
         )
-        child = Child(name, process)
+        child = Child(name, process, oneshot=oneshot)
         self.children.append(child)
         return child
 
@@ -91,9 +99,16 @@ class Supervisor:
             for child in self.children:
                 child.remember_descendants()
                 code = child.process.poll()
-                if code is not None:
-                    self._say(f"{child.name} exited with code {code}; stopping the others")
-                    return code or 1
+                if code is None:
+                    continue
+                if child.oneshot:
+                    if not child.reported:
+                        child.reported = True
+                        self._say(f"{child.name}: " + ("done" if code == 0 else
+                                                      f"exited with code {code} (see above)"))
+                    continue
+                self._say(f"{child.name} exited with code {code}; stopping the others")
+                return code or 1
         return 0
 
     def stop(self, grace_seconds: float = 20.0) -> None:
@@ -173,10 +188,85 @@ def _cli_argv(*args: str) -> list[str]:
     return [sys.executable, "-c", "from observatory_storage.cli import main; main()", *args]
 
 
+class DevRefused(RuntimeError):
+    """``dev`` cannot start; the message says why and what to do (exit 2)."""
+
+
+LOCK_NAME = "observatory-dev.lock"
+
+
+class DevLock:
+    """One ``dev`` per Dagster home: a second one would start a second daemon on the same
+    instance. An exclusive flock on a file in DAGSTER_HOME, holding the owner's pid and UI
+    URL; the kernel drops it when the process ends, however it ends."""
+
+    def __init__(self, home: Path, ui_url: str):
+        self.path = home / LOCK_NAME
+        self.handle = open(self.path, "a+")  # noqa: SIM115 - held for the process's life
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            try:
+                owner = json.loads(self.handle.read() or "{}")
+            except ValueError:
+                owner = {}
+            self.handle.close()
+            raise DevRefused(
+                f"another `observatory-storage dev` (pid {owner.get('pid', '?')}) runs on this "
+                f"Dagster home ({home}); its UI is {owner.get('ui', 'unknown')}. Use that one, "
+                "stop it first, or give this one its own DAGSTER_HOME"
+            ) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(json.dumps({"pid": os.getpid(), "ui": ui_url,
+                                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+        self.handle.flush()
+
+    def release(self) -> None:
+        try:
+            self.handle.seek(0)
+            self.handle.truncate()
+        finally:
+            self.handle.close()  # releases the flock
+
+
+def _prepare_landing(settings: Settings, url: str) -> None:
+    """A landing that is not there is a configuration error, except the default ./landing,
+    which ``dev`` creates (with its dataset folders) for a first start."""
+    if url.startswith("s3://"):
+        try:
+            for _ in open_landing(settings, url).list_outside():
+                break
+        except LandingMissing as exc:
+            raise DevRefused(str(exc)) from None
+        return
+    root = Path(url)
+    if not root.is_dir() and root != DEFAULT_LANDING.resolve():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DevRefused(f"landing folder {root} {what} (LANDING_URL); create it, or unset "
+                         "LANDING_URL for ./landing")
+    for name in DATASETS:
+        (root / name).mkdir(parents=True, exist_ok=True)
+
+
 def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
-    """Run the stack until Ctrl-C/SIGTERM or a child dies; returns the exit code."""
+    """Run the stack until Ctrl-C/SIGTERM or a child dies; returns the exit code.
+
+    Raises DevRefused before starting anything when the landing is missing or another
+    ``dev`` runs on the same Dagster home."""
     out = out or sys.stdout
     env = dict(os.environ)
+    home = dagster_home(env)
+    lock = DevLock(home, f"http://{options.host}:{options.port}")
+    try:
+        _prepare_landing(settings, _absolute_landing(settings.landing_url))
+        return _run(settings, options, out, env, home)
+    finally:
+        lock.release()
+
+
+def _run(settings: Settings, options: DevOptions, out, env: dict, home: Path) -> int:
     started_db = False
     settings_had_url = bool(settings.database_url)
     if not settings.database_url:
@@ -206,8 +296,6 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
             applied = migrate(conn, settings)
         print(f"[dev] migrations: {len(applied)} applied", file=out, flush=True)
 
-        _make_local_landing(env["LANDING_URL"])
-        home = dagster_home(env)
         env["DAGSTER_HOME"] = str(home)
         env.setdefault("PYTHONUNBUFFERED", "1")
         supervisor.start(
@@ -220,6 +308,10 @@ def run_dev(settings: Settings, options: DevOptions, out=None) -> int:
         )
         if options.serve:
             supervisor.start("serve", _cli_argv("serve"))
+        # The catalog's checks and rollups once now, recorded in DAGSTER_HOME: the UI shows
+        # them evaluated from the first page instead of waiting for the hourly schedules.
+        supervisor.start("start-up rollups", _cli_argv("maintenance", "rollups"), oneshot=True)
+        supervisor.start("start-up checks", _cli_argv("maintenance", "checks"), oneshot=True)
         _print_urls(settings, options, home, out)
         code = 0 if supervisor.stopping.is_set() else supervisor.wait()
     finally:
@@ -246,15 +338,6 @@ def _absolute_landing(url: str) -> str:
     if url.startswith("s3://"):
         return url
     return str(Path(url.removeprefix("file://")).expanduser().resolve())
-
-
-def _make_local_landing(url: str) -> None:
-    """Create the local landing folder and its dataset folders, ready for files."""
-    if url.startswith("s3://"):
-        return
-    root = Path(url.removeprefix("file://"))
-    for name in DATASETS:
-        (root / name).mkdir(parents=True, exist_ok=True)
 
 
 def _print_urls(settings: Settings, options: DevOptions, home: Path, out) -> None:

@@ -403,7 +403,8 @@ def _generate_otlp(landing, dataset, files, rows_per_file, fmt, seed, start, spr
     keys = []
     for n in range(files):
         data, ext = otlp_file(dataset, rows_per_file, fmt, compression,
-                              seed=seed * 1_000_003 + n, start=first)
+                              seed=seed * 1_000_003 + n, start=first,
+                              spread=dt.timedelta(hours=spread_hours) if spread_hours else None)
         key = f"otlp/{first:%Y/%m/%d}/{dataset}-gen-{seed}-{n:05d}.{ext}"
         landing.put(key, data)
         keys.append(key)

@@ -74,9 +74,11 @@ def _ns(moment: dt.datetime) -> int:
 
 
 def genai_spans(count: int, *, seed: int = 0, start: dt.datetime | None = None,
-                service: dict | None = None):
+                service: dict | None = None, spread: dt.timedelta | None = None):
     """``count`` finished SDK spans: LLM calls (some with a tool child span), GenAI names
-    current and older, an unknown model now and then, a producer cost now and then."""
+    current and older, an unknown model now and then, a producer cost now and then.
+
+    Root spans start 1 s apart from ``start``, or evenly across ``spread`` when given."""
 
     rng = random.Random(seed)
     exporter = InMemorySpanExporter()
@@ -85,12 +87,13 @@ def genai_spans(count: int, *, seed: int = 0, start: dt.datetime | None = None,
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("opentelemetry.instrumentation.openai_v2", "2.1b0")
     base = _ns(start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    step = (spread.total_seconds() * 1e9 / max(count, 1)) if spread else 1_000_000_123
     made = i = 0
     while made < count:
         vendor, model, answered = MODELS[i % len(MODELS)]
         if i % 7 == 3:
             model = answered = UNKNOWN_MODEL
-        t0 = base + i * 1_000_000_123 + rng.randrange(1000)  # sub-microsecond digits too
+        t0 = base + int(made * step) + rng.randrange(1000)  # sub-microsecond digits too
         inputs, outputs = rng.randrange(50, 4000), rng.randrange(5, 800)
         cached = rng.randrange(0, inputs) if i % 3 == 0 else 0
         attributes: dict = {
@@ -170,7 +173,8 @@ def sdk_metrics(*, seed: int = 0):
     return data
 
 
-def sdk_logs(count: int, *, seed: int = 0, spans: Sequence = ()):
+def sdk_logs(count: int, *, seed: int = 0, spans: Sequence = (),
+             start: dt.datetime | None = None, spread: dt.timedelta | None = None):
     """``count`` SDK log records: string and structured bodies, severities, an event name,
     some inside a span's context (trace and span ids), most without."""
 
@@ -179,7 +183,8 @@ def sdk_logs(count: int, *, seed: int = 0, spans: Sequence = ()):
     provider = LoggerProvider(resource=Resource.create(SERVICE))
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = provider.get_logger("support_bot.handlers", "1.0")
-    base = _ns(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    base = _ns(start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    step = (spread.total_seconds() * 1e9 / max(count, 1)) if spread else 1_000_000_007
     levels = ((SeverityNumber.INFO, "INFO"), (SeverityNumber.WARN, "WARN"),
               (SeverityNumber.ERROR, "ERROR"))
     for i in range(count):
@@ -188,7 +193,7 @@ def sdk_logs(count: int, *, seed: int = 0, spans: Sequence = ()):
         body = ({"message": f"tool result {i}", "ok": i % 2 == 0} if i % 5 == 0
                 else f"handled request {i}")
         record = LogRecord(
-            timestamp=base + i * 1_000_000_007, observed_timestamp=base + i * 1_000_000_007 + 5,
+            timestamp=base + int(i * step), observed_timestamp=base + int(i * step) + 5,
             severity_number=number, severity_text=text, body=body,
             trace_id=context.trace_id if context else 0, span_id=context.span_id if context else 0,
             trace_flags=context.trace_flags if context else None,
@@ -261,8 +266,10 @@ RECORDS_PER_MESSAGE = 1000
 
 
 def messages_for(dataset: str, records: int, encoding: str, *, seed: int = 0,
-                 start: dt.datetime | None = None) -> list[bytes]:
-    """OTLP messages of about ``records`` spans, log records or metric points."""
+                 start: dt.datetime | None = None,
+                 spread: dt.timedelta | None = None) -> list[bytes]:
+    """OTLP messages of about ``records`` spans, log records or metric points; spans and
+    log records spread evenly over ``spread`` from ``start`` when it is given."""
     out = []
     if dataset == "metrics":  # every SDK collection is 15 points
         n = 0
@@ -272,24 +279,29 @@ def messages_for(dataset: str, records: int, encoding: str, *, seed: int = 0,
         return out
     for i, first in enumerate(range(0, records, RECORDS_PER_MESSAGE)):
         count = min(RECORDS_PER_MESSAGE, records - first)
-        if dataset == "traces":
-            at = (start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)) + dt.timedelta(
-                seconds=first)
-            items = genai_spans(count, seed=seed * 7919 + i, start=at)
+        origin = start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        if spread:  # this message's share of the window
+            at, part = origin + spread * (first / records), spread * (count / records)
         else:
-            items = sdk_logs(count, seed=seed * 7919 + i)
+            at, part = origin + dt.timedelta(seconds=first), None
+        if dataset == "traces":
+            items = genai_spans(count, seed=seed * 7919 + i, start=at, spread=part)
+        else:
+            items = sdk_logs(count, seed=seed * 7919 + i, start=at if spread else start,
+                             spread=part)
         out.append(encode(dataset, items, encoding))
     return out
 
 
 def otlp_file(dataset: str, records: int, fmt: str, compression: str = "none", *,
-              seed: int = 0, start: dt.datetime | None = None) -> tuple[bytes, str]:
+              seed: int = 0, start: dt.datetime | None = None,
+              spread: dt.timedelta | None = None) -> tuple[bytes, str]:
     """``(bytes, extension)`` of one OTLP file in a ``generate`` format."""
     if fmt not in FORMATS or compression not in FILE_COMPRESSIONS:
         raise ValueError(f"OTLP format {fmt!r} with compression {compression!r}: expected one "
                          f"of {sorted(FORMATS)} with {sorted(FILE_COMPRESSIONS)}")
     encoding, layout, ext = FORMATS[fmt]
-    messages = messages_for(dataset, records, encoding, seed=seed, start=start)
+    messages = messages_for(dataset, records, encoding, seed=seed, start=start, spread=spread)
     if layout == "single" and len(messages) > 1:  # one document: merge the resource lists
         key = {"traces": "resourceSpans", "metrics": "resourceMetrics", "logs": "resourceLogs"}
         merged = {key[dataset]: [r for m in messages for r in json.loads(m)[key[dataset]]]}

@@ -129,6 +129,16 @@ def test_demo_against_database_url(database_url, tmp_path, db):
     db.execute("RESET search_path")
     sources = {row[0] for row in result["queries"][3]["rows"]}
     assert {"producer", "unpriced"} < sources and any(s.startswith("genai-prices") for s in sources)
+    # Recorded where `dev`'s UI reads, on assets that name the demo's tables
+    # (observatory_demo/traces...), never on public's traces, metrics, logs.
+    with dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:
+        events = instance.all_logs(result["run_id"])
+        keys = {e.dagster_event.asset_key.to_user_string() for e in events
+                if e.dagster_event and e.dagster_event.event_type_value in (
+                    "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION")
+                and e.dagster_event.asset_key is not None}
+    assert keys == {"observatory_demo/traces", "observatory_demo/metrics",
+                    "observatory_demo/logs"}
 
 
 @pytest.mark.slow
@@ -150,6 +160,10 @@ def test_demo_on_the_embedded_default_prints_tables_and_stops_the_server(backend
 def test_db_url_psql_and_the_embedded_lifetime_rule():
     with embedded_pgdata() as pgdata:
         env = {"EMBEDDED_PG_DIR": str(pgdata)}
+        status = cli("db", "status", "--json", env=env)  # reports; never starts the server
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["running"] is False
+        assert embedded.running_uri(pgdata) is None
         url = cli("db", "url", env=env)
         assert url.returncode == 0, url.stderr
         assert "keeps running until `observatory-storage db stop`" in url.stderr

@@ -96,3 +96,19 @@ def test_otlp_formats_are_read_back_by_the_otlp_reader(tmp_path, fmt, compressio
             batches = list(open_reader(handle, key, "otlp", 1000).batches())
         assert {name for name, _ in batches} == {dataset}
         assert sum(b.num_rows for _, b in batches) >= 1500
+
+
+@pytest.mark.parametrize("fmt", ["otlp-jsonl", "otlp-proto"])
+def test_otlp_files_spread_their_spans_across_the_window(fmt, tmp_path):
+    """generate --format otlp-*: spans over the whole --spread-hours window, as the Parquet
+    formats do, so a one-day query sees them all (not a pile at the window's start)."""
+    from observatory_storage.ingest.otlp.reader import OtlpReader
+
+    landing = LocalLanding(tmp_path)
+    [key] = generate(landing, "traces", 1, 3000, fmt, seed=3, start=START, spread_hours=24)
+    with open(tmp_path / key, "rb") as handle:
+        times = [t for _, batch in OtlpReader(handle, key, "otlp", 10_000).batches()
+                 for t in batch.column("start_time").to_pylist()]
+    assert len(times) == 3000
+    assert min(times) - START < dt.timedelta(minutes=30)
+    assert START + dt.timedelta(hours=23) < max(times) <= START + dt.timedelta(hours=24, minutes=5)

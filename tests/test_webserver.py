@@ -102,6 +102,9 @@ def test_webserver_serves_the_code_location_with_every_definition(tmp_path):
             "/".join(node["assetKey"]["path"]): node
             for node in graphql(base, ASSETS_QUERY)["assetNodes"]
         }
+        # the project's dagster.yaml (nux: enabled: false): no community pop-up on a new
+        # instance's first page (the UI shows it when this field is true)
+        assert graphql(base, "{ shouldShowNux }")["shouldShowNux"] is False
 
     [entry] = entries
     assert entry["name"] == "observatory_storage"
@@ -130,6 +133,6 @@ def test_webserver_serves_the_code_location_with_every_definition(tmp_path):
         assert "rollups" in nodes[hourly]["jobNames"]
     for node in nodes.values():
         assert node["groupName"] == "observatory"
-        assert set(node["kinds"]) == {"postgres", "timescaledb"}
+        assert set(node["kinds"]) == {"postgres"}  # no database here: no TimescaleDB tag
         labels = {e["label"] for e in node["metadataEntries"]}
         assert {"dagster/table_name", "dagster/column_schema"} <= labels

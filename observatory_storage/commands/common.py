@@ -11,6 +11,7 @@ import typer
 
 from observatory_storage.db import embedded
 from observatory_storage.db.connection import DatabaseUnavailable
+from observatory_storage.landing import LandingMissing
 from observatory_storage.settings import Settings, SettingsError, load_settings, redact_text
 
 EXIT_FAILED = 1
@@ -128,8 +129,8 @@ def clean_errors(settings: Settings | None = None):
     except DatabaseUnavailable as exc:
         typer.echo(f"error: {redact_text(str(exc), settings)}", err=True)
         raise typer.Exit(EXIT_DATABASE) from None
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (SettingsError, LandingMissing) as exc:  # configuration: the message names it
+        typer.echo(f"error: {redact_text(str(exc), settings)}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
 
 

@@ -122,12 +122,20 @@ def db_psql(ctx: typer.Context) -> None:
 
 @db_app.command("status")
 def db_status(json_output: bool = typer.Option(False, "--json")) -> None:
-    """Backend, versions and license of the configured database."""
+    """Backend, versions and license of the configured database (never starts the embedded
+    server: one that is not running is reported as such)."""
     settings = settings_or_exit()
-    with clean_errors(settings), connect(settings) as conn:
-        info = detect(conn).as_dict() | {"database": settings.redacted_database_url}
-        if not settings.database_url:
-            info["url"] = _database_url(settings)[0]  # running now: connect started it
+    running = settings.database_url or embedded.running_uri(settings.embedded_pg_dir)
+    if not running:
+        info = {"database": "embedded PostgreSQL", "running": False,
+                "data_dir": str(settings.embedded_pg_dir),
+                "hint": "not running: `observatory-storage db start` starts it (or any command "
+                        "that needs it, for its own duration)"}
+    else:
+        with clean_errors(settings), connect(settings) as conn:
+            info = detect(conn).as_dict() | {"database": settings.redacted_database_url}
+            if not settings.database_url:
+                info |= {"running": True, "url": _database_url(settings)[0]}
     if json_output:
         print_json(info)
     else:

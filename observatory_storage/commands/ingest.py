@@ -23,6 +23,7 @@ from observatory_storage.db.connection import DatabaseUnavailable, connect
 from observatory_storage.ingest import discovery
 from observatory_storage.ingest.replay import replay
 from observatory_storage.ingest.summary import IngestReport
+from observatory_storage.landing import LandingMissing
 from observatory_storage.settings import Settings, one_of, redact_text
 
 
@@ -82,8 +83,8 @@ def ingest_command(
             report = ingest_pass(settings, [dataset] if dataset else None,
                                  log_level=settings.log_level if verbose else "CRITICAL",
                                  ephemeral=ephemeral)
-        except DatabaseUnavailable:
-            raise
+        except (DatabaseUnavailable, LandingMissing):
+            raise  # exit 3 / exit 2, by clean_errors
         except RuntimeError as exc:  # landing unreadable, or the run failed
             typer.echo(f"error: {redact_text(str(exc), settings)}", err=True)
             raise typer.Exit(EXIT_FAILED) from None

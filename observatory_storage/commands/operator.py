@@ -9,6 +9,7 @@ import typer
 
 from observatory_storage.commands.common import (
     EPHEMERAL,
+    EXIT_CONFIG,
     EXIT_FAILED,
     VERBOSE_HELP,
     clean_errors,
@@ -69,12 +70,17 @@ def dev_command(
     Ctrl-C or SIGTERM stops every process it started.
     """
     # lazy: psutil and dotenv cost ~70 ms of every command's start-up, paid only by dev
-    from observatory_storage.dev import DevOptions, run_dev
+    from observatory_storage.dev import DevOptions, DevRefused, run_dev
 
     keep_embedded_running()  # dev stops what it started itself, unless --keep-db
     settings = settings_or_exit()
     with clean_errors(settings):
-        code = run_dev(settings, DevOptions(host=host, port=port, serve=not no_serve, keep_db=keep_db))
+        try:
+            code = run_dev(settings, DevOptions(host=host, port=port, serve=not no_serve,
+                                                keep_db=keep_db))
+        except DevRefused as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
     raise typer.Exit(code)
 
 

@@ -9,8 +9,10 @@ The one module that knows how such a run is set up, so every command runs its jo
 - the settings: pinned (:class:`PinnedStorage`), not re-read from the environment, so a
   ``--landing`` or a test's database applies; the op hands its report back through it,
   also when the run fails;
-- the job: resolved once per process from the code location (``definitions.py``); an
-  ingest run plans only the assets that have files.
+- the job: resolved once per process from the definitions of the run's schema
+  (``defs/definitions.py``: in ``public`` the code location's own assets, elsewhere assets
+  keyed ``<schema>/<table>``, so the demo's runs never land on ``public``'s); an ingest
+  run plans only the assets that have files.
 """
 
 import functools
@@ -20,10 +22,10 @@ from typing import Optional
 import dagster as dg
 
 from observatory_storage.db.connection import DatabaseUnavailable, connect
-from observatory_storage.defs.assets import RAW, check_keys_for
-from observatory_storage.defs.definitions import defs
+from observatory_storage.defs.assets import RAW, asset_key, catalog_for
+from observatory_storage.defs.definitions import build
 from observatory_storage.defs.home import dagster_home
-from observatory_storage.defs.ingest import ingest_job, run_config_for
+from observatory_storage.defs.ingest import run_config_for
 from observatory_storage.defs.maintenance import JOB_OPS
 from observatory_storage.ingest import discovery
 from observatory_storage.ingest.summary import IngestReport
@@ -82,9 +84,9 @@ def recorded_home(*, ephemeral: bool = False):
 
 
 @functools.cache
-def job(name: str) -> dg.JobDefinition:
-    """A job of the code location, resolved once per process."""
-    return defs.resolve_job_def(name)
+def job(name: str, schema: str) -> dg.JobDefinition:
+    """A job of the definitions of ``schema``, resolved once per process."""
+    return build(schema).resolve_job_def(name)
 
 
 def run_job(
@@ -146,16 +148,17 @@ def _raise_failure(run: InProcessRun) -> None:
 # --- ingest ---------------------------------------------------------------------------------
 
 
-def ingest_job_for(assets) -> dg.JobDefinition:
-    """``ingest_job``, planned for only ``assets`` (the datasets with files) when they are
-    known: the catalog then does not show the other datasets' checks as skipped."""
-    whole = job(ingest_job.name)
+def ingest_job_for(schema: str, assets) -> dg.JobDefinition:
+    """``ingest_job`` of ``schema``, planned for only ``assets`` (the datasets with files)
+    when they are known: the catalog then does not show the other datasets' checks as
+    skipped."""
+    whole = job("ingest_job", schema)
     chosen = set(assets or ())
     if not chosen or not chosen <= set(RAW) or chosen == set(RAW):
         return whole  # every dataset (also when a file may fill several: OTLP)
     return whole.get_subset(
-        asset_selection={dg.AssetKey(name) for name in chosen},
-        asset_check_selection=set(check_keys_for(sorted(chosen))),
+        asset_selection={asset_key(schema, name) for name in chosen},
+        asset_check_selection=set(catalog_for(schema).check_keys_for(sorted(chosen))),
     )
 
 
@@ -175,7 +178,8 @@ def execute_ingest(
     ``keys``/``datasets``: what to load (empty: every pending file); ``assets``: the
     datasets with files, when known (see :func:`ingest_job_for`).
     """
-    run = run_job(settings, ingest_job_for(assets), run_config_for(keys, datasets), tags=tags,
+    run = run_job(settings, ingest_job_for(settings.db_schema, assets),
+                  run_config_for(keys, datasets), tags=tags,
                   log_level=log_level, ephemeral=ephemeral, instance=instance)
     report = None
     for part in run.reports:
@@ -234,7 +238,8 @@ def run_maintenance(
     """
     with connect(settings):  # unreachable: say so now, not after the retry policy's backoff
         pass
-    run = run_job(settings, job(name), {"ops": {JOB_OPS[name]: {"config": config or {}}}},
+    run = run_job(settings, job(name, settings.db_schema),
+                  {"ops": {JOB_OPS[name]: {"config": config or {}}}},
                   log_level=log_level, ephemeral=ephemeral, instance=instance)
     if not run.success:
         _raise_failure(run)
@@ -242,3 +247,44 @@ def run_maintenance(
     if isinstance(outcome, JobBusy):
         raise outcome
     return outcome
+
+
+# --- asset checks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    asset: str
+    check: str
+    passed: bool
+    severity: str
+    description: str | None
+
+    def as_dict(self) -> dict:
+        return {"asset": self.asset, "check": self.check, "passed": self.passed,
+                "severity": self.severity, "description": self.description}
+
+
+def run_checks(
+    settings: Settings,
+    *,
+    log_level: str = DEFAULT_LOG_LEVEL,
+    ephemeral: bool = False,
+    instance: Optional[dg.DagsterInstance] = None,  # noqa: UP045
+) -> list[CheckOutcome]:
+    """Run the ``asset_checks`` job here (schema drift of every table, the newest rollup
+    hour against raw); returns every check's outcome. Raises like :func:`run_maintenance`."""
+    with connect(settings):  # unreachable: say so now, not after the retry policy's backoff
+        pass
+    run = run_job(settings, job("asset_checks", settings.db_schema), {}, log_level=log_level,
+                  ephemeral=ephemeral, instance=instance)
+    if not run.success:
+        _raise_failure(run)
+    outcomes = []
+    for event in run.result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        data = event.event_specific_data
+        outcomes.append(CheckOutcome(data.asset_key.to_user_string(), data.check_name,
+                                     data.passed, data.severity.value, data.description))
+    return sorted(outcomes, key=lambda o: (o.asset, o.check))

@@ -18,20 +18,15 @@ success with metadata; the run fails only when a file could not be settled (it v
 mid-read or a loaded key reappeared with other content) or on a real error.
 """
 
+from dataclasses import dataclass
 from typing import Optional
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from pydantic import Field
 
 from observatory_storage.db.connection import connect
-from observatory_storage.defs.assets import (
-    CONSISTENCY_CHECK,
-    QUARANTINED_CHECK,
-    RAW,
-    RAW_DRIFT_CHECKS,
-    RAW_SPECS,
-    ingest_check_specs,
-)
+from observatory_storage.defs.assets import CONSISTENCY_CHECK, QUARANTINED_CHECK, RAW, Catalog
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import DB_RETRY_POLICY, describe, transient_errors_retried
 from observatory_storage.ingest.discovery import pending_objects
@@ -64,21 +59,46 @@ def run_config_for(keys: list[str] | None = None, datasets: list[str] | None = N
     }
 
 
-@dg.multi_asset(
-    name=INGEST_OP,
-    specs=RAW_SPECS,
-    check_specs=ingest_check_specs(),
-    can_subset=True,
-    pool=COPY_POOL,
-    retry_policy=DB_RETRY_POLICY,
-    description="Binary-COPY landing files into their dataset tables, exactly once.",
-)
-def ingest_files(
-    context: dg.AssetExecutionContext, config: IngestFilesConfig, storage: StorageResource
-):
-    """Binary-COPY landing files into their dataset tables; ledger rows make it exactly once."""
+@dataclass(frozen=True)
+class Ingest:
+    """The ingest definitions of one catalog (schema): the multi-asset and its job."""
+
+    assets: dg.AssetsDefinition
+    job: UnresolvedAssetJobDefinition
+
+
+def build_ingest(catalog: Catalog) -> Ingest:
+    @dg.multi_asset(
+        name=INGEST_OP,
+        specs=catalog.raw_specs,
+        check_specs=catalog.ingest_check_specs(),
+        can_subset=True,
+        pool=COPY_POOL,
+        retry_policy=DB_RETRY_POLICY,
+        description="Binary-COPY landing files into their dataset tables, exactly once.",
+    )
+    def ingest_files(
+        context: dg.AssetExecutionContext, config: IngestFilesConfig, storage: StorageResource
+    ):
+        """Binary-COPY landing files into their dataset tables; ledger rows make it exactly
+        once."""
+        yield from _ingest(context, config, storage, catalog)
+
+    # Drift checks read the whole catalog: they run on their own schedule, not with every load.
+    job = dg.define_asset_job(
+        "ingest_job",
+        selection=(dg.AssetSelection.assets(*(catalog.key(n) for n in RAW))
+                   - dg.AssetSelection.checks(*catalog.raw_drift_checks)),
+        description="Load landing files (Parquet / Arrow IPC / OTLP) into their tables, "
+        "exactly once.",
+        tags={"observatory/area": "ingest"},
+    )
+    return Ingest(ingest_files, job)
+
+
+def _ingest(context: dg.AssetExecutionContext, config: IngestFilesConfig, storage, catalog):
     settings = storage.settings()
-    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    selected = {catalog.name(key) for key in context.selected_asset_keys}
     whole_landing = not config.keys and not config.datasets  # asked for, before subsetting
     if not config.datasets and selected != set(RAW):  # a subset run: only its datasets
         config = IngestFilesConfig(keys=config.keys, datasets=sorted(selected))
@@ -105,10 +125,10 @@ def ingest_files(
                 metadata=metadata,
                 allow_retries=False,
             )
-        yield from _materializations(context, settings, report, selected)
+        yield from _materializations(context, settings, report, selected, catalog)
 
 
-def _materializations(context, settings: Settings, report, selected: set[str]):
+def _materializations(context, settings: Settings, report, selected: set[str], catalog: Catalog):
     """One materialization (with its checks) per dataset this run loaded files into.
 
     Loaded = in this attempt's report, or in the ledger under this run id (an earlier
@@ -126,7 +146,7 @@ def _materializations(context, settings: Settings, report, selected: set[str]):
             span = checks.run_span(conn, settings, name, context.run_id)
             if not (summary.loaded or span.files):
                 if summary.quarantined and name in selected:
-                    yield quarantine_result(name, report)
+                    yield quarantine_result(catalog, name, report)
                 continue
             count = checks.row_count(conn, settings, name)
             consistency = checks.consistency(conn, settings, name, context.run_id)
@@ -137,14 +157,15 @@ def _materializations(context, settings: Settings, report, selected: set[str]):
             if problems:
                 metadata["problems"] = dg.MetadataValue.md(_problems_table(problems))
             if name not in selected:  # loaded although not selected (an OTLP file)
-                context.log_event(dg.AssetMaterialization(asset_key=name, metadata=metadata))
+                context.log_event(dg.AssetMaterialization(asset_key=catalog.key(name),
+                                                          metadata=metadata))
                 continue
             yield dg.MaterializeResult(
-                asset_key=name,
+                asset_key=catalog.key(name),
                 metadata=metadata,
                 check_results=[
-                    quarantine_result(name, report),
-                    consistency_result(consistency),
+                    quarantine_result(catalog, name, report),
+                    consistency_result(catalog, consistency),
                 ],
             )
 
@@ -169,10 +190,10 @@ def dataset_metadata(summary, span, count) -> dict:
     return metadata
 
 
-def quarantine_result(dataset: str, report) -> dg.AssetCheckResult:
+def quarantine_result(catalog: Catalog, dataset: str, report) -> dg.AssetCheckResult:
     bad = [f for f in report.files if f.dataset == dataset and f.status == "quarantined"]
     return dg.AssetCheckResult(
-        asset_key=dataset,
+        asset_key=catalog.key(dataset),
         check_name=QUARANTINED_CHECK,
         passed=not bad,
         severity=dg.AssetCheckSeverity.WARN,
@@ -187,7 +208,7 @@ def quarantine_result(dataset: str, report) -> dg.AssetCheckResult:
     )
 
 
-def consistency_result(found) -> dg.AssetCheckResult:
+def consistency_result(catalog: Catalog, found) -> dg.AssetCheckResult:
     metadata: dict = {
         "checked": found.checked,
         "files": dg.MetadataValue.int(found.files),
@@ -198,7 +219,7 @@ def consistency_result(found) -> dg.AssetCheckResult:
         metadata["window_start"] = dg.MetadataValue.timestamp(found.window_start)
         metadata["window_end"] = dg.MetadataValue.timestamp(found.window_end)
     return dg.AssetCheckResult(
-        asset_key=found.dataset,
+        asset_key=catalog.key(found.dataset),
         check_name=CONSISTENCY_CHECK,
         passed=found.passed,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -288,17 +309,3 @@ def _tag_run(context: dg.OpExecutionContext, report) -> None:
         context.instance.add_run_tags(context.run_id, tags)
     except Exception as exc:  # tags are a convenience; never fail a load for them
         context.log.warning(f"could not tag run: {describe(exc)}")
-
-
-# Drift checks read the whole catalog: they run on their own schedule, not with every load.
-ingest_job = dg.define_asset_job(
-    "ingest_job",
-    selection=dg.AssetSelection.assets(*RAW) - dg.AssetSelection.checks(*RAW_DRIFT_CHECKS),
-    description="Load landing files (Parquet / Arrow IPC) into TimescaleDB, exactly once.",
-    tags={"observatory/area": "ingest"},
-)
-
-
-JOBS = [ingest_job]
-SENSORS: list = []
-SCHEDULES: list = []

@@ -11,12 +11,15 @@ retried by the RetryPolicy (``defs/retry.py``); any other error fails the run at
 A run that finds another run of the same job holding its lock succeeds as "skipped".
 """
 
+from dataclasses import dataclass
+
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from pydantic import Field
 
 from observatory_storage.db.backend import detect
 from observatory_storage.db.connection import connect
-from observatory_storage.defs.assets import HOURLY, HOURLY_SPECS, RAW
+from observatory_storage.defs.assets import HOURLY, RAW, Catalog, asset_key
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import DB_RETRY_POLICY, transient_errors_retried
 from observatory_storage.maintenance import migrate as migrations
@@ -75,7 +78,7 @@ def _run(context: dg.OpExecutionContext, storage, work) -> dg.Output:
             return dg.Output({"skipped": str(exc)}, metadata={"skipped": str(exc)})
     _deliver(storage, report)
     context.log.info(redact_text(report.text(), settings))
-    for observation in observations(report):
+    for observation in observations(report, settings.db_schema):
         context.log_event(observation)
     return dg.Output(report.as_dict(), metadata=report_metadata(report))
 
@@ -106,7 +109,7 @@ _OBSERVED_NUMBERS = (  # item fields summed per asset into its observation
 )
 
 
-def observations(report: JobReport) -> list[dg.AssetObservation]:
+def observations(report: JobReport, schema: str = "public") -> list[dg.AssetObservation]:
     """What a maintenance run did to each asset (retention, VACUUM, partitions), as
     observations on the asset's page: slices touched and the item numbers, summed."""
     per_asset: dict[str, list[dict]] = {}
@@ -132,7 +135,7 @@ def observations(report: JobReport) -> list[dg.AssetObservation]:
         dropped = [str(i["dropped"]) for i in items if i.get("dropped")]
         if dropped:
             metadata["dropped"] = dg.MetadataValue.json(dropped)
-        out.append(dg.AssetObservation(asset_key=name, metadata=metadata))
+        out.append(dg.AssetObservation(asset_key=asset_key(schema, name), metadata=metadata))
     return out
 
 
@@ -192,17 +195,39 @@ def compress_chunks(
     )
 
 
-@dg.multi_asset(
-    name="refresh_rollups",
-    specs=HOURLY_SPECS,
-    can_subset=True,
-    retry_policy=DB_RETRY_POLICY,
-    description="Recompute the hourly rollups of the hours touched since the last run.",
-)
-def refresh_rollups(
-    context: dg.AssetExecutionContext, config: RollupsConfig, storage: StorageResource
-):
-    """Recompute the hourly rollups of the hours touched since the last run."""
+@dataclass(frozen=True)
+class Rollups:
+    """The rollup definitions of one catalog (schema): the multi-asset and its job."""
+
+    assets: dg.AssetsDefinition
+    job: UnresolvedAssetJobDefinition
+
+
+def build_rollups(catalog: Catalog) -> Rollups:
+    @dg.multi_asset(
+        name="refresh_rollups",
+        specs=catalog.hourly_specs,
+        can_subset=True,
+        retry_policy=DB_RETRY_POLICY,
+        description="Recompute the hourly rollups of the hours touched since the last run.",
+    )
+    def refresh_rollups(
+        context: dg.AssetExecutionContext, config: RollupsConfig, storage: StorageResource
+    ):
+        """Recompute the hourly rollups of the hours touched since the last run."""
+        yield from _refresh_rollups(context, config, storage, catalog)
+
+    # The rollup assets' checks (drift, newest hour vs raw) run after each refresh.
+    job = dg.define_asset_job(
+        "rollups",
+        selection=dg.AssetSelection.assets(*(catalog.key(t) for t in HOURLY)),
+        tags=TAGS,
+        description="Hourly rollups of traces and metrics.",
+    )
+    return Rollups(refresh_rollups, job)
+
+
+def _refresh_rollups(context, config: RollupsConfig, storage, catalog: Catalog):
     settings = storage.settings()
     with transient_errors_retried(settings):
         try:
@@ -213,7 +238,7 @@ def refresh_rollups(
             return
         _deliver(storage, report)
         context.log.info(redact_text(report.text(), settings))
-        selected = {key.to_user_string() for key in context.selected_asset_keys}
+        selected = {catalog.name(key) for key in context.selected_asset_keys}
         items = {item["table"]: item for item in report.items}
         with connect(settings, autocommit=True) as conn:
             for table in HOURLY:
@@ -222,7 +247,7 @@ def refresh_rollups(
                 item = items.get(table, {})
                 count = row_count(conn, settings, table)
                 yield dg.MaterializeResult(
-                    asset_key=table,
+                    asset_key=catalog.key(table),
                     metadata={
                         "hours_recomputed": dg.MetadataValue.int(item.get("hours_recomputed", 0)),
                         "rows_written": dg.MetadataValue.int(item.get("rows_written", 0)),
@@ -258,23 +283,4 @@ partitions_job = _job("partitions", maintain_partitions,
 compression_job = _job("compression", compress_chunks,
                        "Compress old chunks (licensed TimescaleDB only).")
 
-# The rollup assets' checks (drift, newest hour vs raw) run after each refresh.
-rollups_job = dg.define_asset_job(
-    "rollups",
-    selection=dg.AssetSelection.assets(*HOURLY),
-    tags=TAGS,
-    description="Hourly rollups of traces and metrics.",
-)
-
-
-JOBS = [
-    migrate_job,
-    vacuum_analyze_job,
-    retention_job,
-    partitions_job,
-    compression_job,
-    rollups_job,
-]
-ASSETS = [refresh_rollups]
-SENSORS: list = []
-SCHEDULES: list = []  # in defs/schedules.py
+JOBS = [migrate_job, vacuum_analyze_job, retention_job, partitions_job, compression_job]

@@ -12,12 +12,12 @@ stopped: it changes how late rows are written and only works with the Timescale 
 
 import dagster as dg
 
+from observatory_storage.defs.assets import ROLLUPS_CRON
 from observatory_storage.defs.maintenance import (
     compression_job,
     migrate_job,
     partitions_job,
     retention_job,
-    rollups_job,
     vacuum_analyze_job,
 )
 
@@ -36,13 +36,18 @@ def _schedule(job, cron: str, status: dg.DefaultScheduleStatus, description: str
     )
 
 
-SCHEDULES = [
-    _schedule(rollups_job, "5 * * * *", RUNNING, "Hourly rollups of the hours touched."),
+def build_schedules(rollups_job) -> list[dg.ScheduleDefinition]:
+    """Every schedule; the rollups job is the catalog's (one per schema)."""
+    return [
+        _schedule(rollups_job, ROLLUPS_CRON, RUNNING, "Hourly rollups of the hours touched."),
+        *MAINTENANCE_SCHEDULES,
+    ]
+
+
+MAINTENANCE_SCHEDULES = [
     _schedule(partitions_job, "15 0 * * *", RUNNING, "Daily partitions ahead (plain PostgreSQL)."),
     _schedule(migrate_job, "0 1 * * *", RUNNING, "Daily migration check (applies pending files)."),
     _schedule(retention_job, "30 2 * * *", RUNNING, "Daily retention."),
     _schedule(vacuum_analyze_job, "17 3 * * *", RUNNING, "Nightly VACUUM (ANALYZE)."),
     _schedule(compression_job, "0 4 * * *", STOPPED, "Daily compression (licensed TimescaleDB)."),
 ]
-JOBS: list = []
-SENSORS: list = []

@@ -13,8 +13,10 @@ retried after a failure must get a new key, and ``seq`` grows at every tick that
 runs (it starts from the clock, so a reset cursor cannot reuse old keys). Exactly once is
 the ledger's job, not the run key's: a file requested twice is loaded once.
 
-A tick never raises: an unreachable database or an unreadable landing gives a SkipReason
-with a redacted reason, and the cursor is kept as it was. Files in no dataset folder are
+A tick raises only for a landing that is not there (a missing folder or bucket: a
+configuration error, shown as a failed tick); an unreachable database or a landing that
+cannot be read for a while gives a SkipReason with a redacted reason, and the cursor is
+kept as it was. Files in no dataset folder are
 named in the tick (its SkipReason, or a warning in its log when it requests runs).
 """
 
@@ -28,12 +30,12 @@ import psycopg
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 
 from observatory_storage.db.connection import conninfo
-from observatory_storage.defs.assets import RAW, check_keys_for
-from observatory_storage.defs.ingest import ingest_job, run_config_for
+from observatory_storage.defs.assets import RAW, Catalog
+from observatory_storage.defs.ingest import run_config_for
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import describe
 from observatory_storage.ingest.discovery import pending_objects
-from observatory_storage.landing import OUTSIDE_HINT, open_landing
+from observatory_storage.landing import OUTSIDE_HINT, LandingMissing, open_landing
 from observatory_storage.settings import Settings, SettingsError, get_settings
 
 BATCH_TAG = "observatory/batch"  # run key of the batch; automatic retries inherit it
@@ -157,7 +159,7 @@ def misplaced_note(keys: list[str], shown: int = 5) -> str:
     return f"{len(keys)} file(s) {OUTSIDE_HINT}: {names}"
 
 
-def _selection(dataset: str) -> dict:
+def _selection(catalog: Catalog, dataset: str) -> dict:
     """The run's asset selection: the batch's dataset, with the ingest run's own checks.
 
     A batch whose files may fill several tables (not named after one dataset) selects
@@ -166,13 +168,15 @@ def _selection(dataset: str) -> dict:
     if dataset not in RAW:
         return {}
     return {
-        "asset_selection": [dg.AssetKey(dataset)],
-        "asset_check_keys": check_keys_for([dataset]),
+        "asset_selection": [catalog.key(dataset)],
+        "asset_check_keys": catalog.check_keys_for([dataset]),
     }
 
 
-def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
+def evaluate(context: dg.SensorEvaluationContext, settings: Settings,
+             catalog: Catalog | None = None):
     """One tick: RunRequests for pending files not held by an unfinished run."""
+    catalog = catalog or Catalog(settings.db_schema)
     cursor = SensorCursor.parse(context.cursor)
     now = time.time()
     try:
@@ -182,6 +186,8 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
             if batch_in_flight(context.instance, run_key, batch, now)
         }
         pending, misplaced = _pending(settings)
+    except LandingMissing as exc:  # configuration: a failed tick, red in the UI
+        raise dg.Failure(description=describe(exc, settings)) from None
     except Exception as exc:  # never crash a tick: report, keep the cursor, try again
         return dg.SkipReason(f"cannot list pending files: {describe(exc, settings)}")
 
@@ -218,7 +224,7 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
             dg.RunRequest(
                 run_key=run_key,
                 run_config=run_config_for([o.key for o in batch], [dataset]),
-                **_selection(dataset),
+                **_selection(catalog, dataset),
                 tags={
                     DATASET_TAG: dataset,
                     BATCH_TAG: run_key,
@@ -235,22 +241,21 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings):
     return requests
 
 
-@dg.sensor(
-    job=ingest_job,
-    minimum_interval_seconds=_interval_seconds(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches ingest runs for new files in the landing bucket, batched per "
-    "dataset. Ticks about every 5 s: the Dagster daemon's sensor loop; the frequency shown is "
-    "SENSOR_INTERVAL_SECONDS, only a minimum.",
-)
-def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
-    try:
-        settings = storage.settings()
-    except SettingsError as exc:
-        return dg.SkipReason(str(exc))
-    return evaluate(context, settings)
+def build_sensor(catalog: Catalog, job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="landing_sensor",
+        job=job,
+        minimum_interval_seconds=_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Launches ingest runs for new files in the landing bucket, batched per "
+        "dataset. Ticks about every 5 s: the Dagster daemon's sensor loop; the frequency "
+        "shown is SENSOR_INTERVAL_SECONDS, only a minimum.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
+        try:
+            settings = storage.settings()
+        except SettingsError as exc:
+            return dg.SkipReason(str(exc))
+        return evaluate(context, settings, catalog)
 
-
-JOBS: list = []
-SENSORS = [landing_sensor]
-SCHEDULES: list = []
+    return landing_sensor

@@ -255,7 +255,7 @@ def quarantine(settings: Settings, conn: psycopg.Connection, landing: Landing, o
         log.info(f"skipped {obj.key}: loaded by another run")
         return outcome("skipped")
     set_aside(settings, conn, landing, obj.key, target, log)
-    log.warning(f"quarantined {obj.key}: {bad}")
+    log.warning(f"quarantined {bad}")  # the reason names the file
     return outcome("quarantined", error=str(bad))
 
 

@@ -193,7 +193,7 @@ def finish(settings: Settings, conn: psycopg.Connection, landing: Landing, split
         if state.status == "partial":
             error += (f" [partially loaded: {state.parts} of {len(split.bounds) - 1} parts "
                       f"({state.rows} rows) stay loaded; the rest was not loaded]")
-        log.warning(f"quarantined {obj.key}: {error}")
+        log.warning(f"quarantined {error}")  # the reason names the file
         return outcome("quarantined", error)
     if split.gone is not None:
         log.warning(f"gone {obj.key}: {split.gone} (after {split.loaded_parts} part(s))")

@@ -8,14 +8,15 @@ from observatory_storage.landing.base import (
     OUTSIDE_HINT,
     Landing,
     LandingError,
+    LandingMissing,
     LandingObject,
     ObjectGone,
 )
 from observatory_storage.landing.local import LocalLanding
 from observatory_storage.settings import Settings
 
-__all__ = ["OUTSIDE_HINT", "Landing", "LandingError", "LandingObject", "LocalLanding",
-           "ObjectGone", "open_landing"]
+__all__ = ["OUTSIDE_HINT", "Landing", "LandingError", "LandingMissing", "LandingObject",
+           "LocalLanding", "ObjectGone", "open_landing"]
 
 
 def open_landing(settings: Settings, url: str | None = None) -> Landing:

@@ -39,6 +39,12 @@ class LandingError(RuntimeError):
     """The landing bucket could not be listed or read."""
 
 
+class LandingMissing(LandingError):
+    """The landing itself is not there: a missing local folder, an S3 bucket that does not
+    exist or may not be listed. A configuration error (LANDING_URL, --landing), never a
+    reason to create it."""
+
+
 class ObjectGone(LandingError):
     """The object disappeared (or changed) between listing and reading."""
 

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from observatory_storage.landing.base import (
     Landing,
     LandingError,
+    LandingMissing,
     LandingObject,
     ObjectGone,
     is_dataset_folder,
@@ -89,8 +90,15 @@ class LocalLanding(Landing):
                     continue
         yield from sorted(found, key=lambda item: item[0])
 
+    def _require_root(self) -> None:
+        """A landing folder that is not there is a configuration error, never created."""
+        if not self.root.is_dir():
+            what = "is not a folder" if self.root.exists() else "does not exist"
+            raise LandingMissing(f"landing folder {self.root} {what} (LANDING_URL or --landing)")
+
     # --- Landing ----------------------------------------------------------------------
     def list(self, dataset: str | None = None) -> Iterator[LandingObject]:
+        self._require_root()
         top = self.root / dataset if dataset else self.root
         for key, st in self._walk(top):
             if is_ignored(key):
@@ -101,6 +109,7 @@ class LocalLanding(Landing):
             yield self._object(key, st, ds)
 
     def list_outside(self) -> Iterator[LandingObject]:
+        self._require_root()
         try:
             entries = sorted(os.scandir(self.root), key=lambda e: e.name)
         except (FileNotFoundError, NotADirectoryError):

@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from observatory_storage.landing.base import (
     Landing,
     LandingError,
+    LandingMissing,
     LandingObject,
     ObjectGone,
     is_dataset_folder,
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SPOOL_IN_MEMORY_BYTES = 32 << 20  # downloads larger than this spill to a temp file
 _GONE_CODES = {"NoSuchKey", "404", "NotFound", "PreconditionFailed", "412"}
+_MISSING_CODES = {"NoSuchBucket", "AccessDenied", "403", "AllAccessDisabled", "InvalidBucketName"}
 
 
 def _code(exc: ClientError) -> str:
@@ -101,7 +103,15 @@ class S3Landing(Landing):
                         continue
                     yield key, item
         except (ClientError, BotoCoreError) as exc:
-            raise LandingError(f"cannot list {self.url}: {exc}") from exc
+            raise self._listing_error(exc) from exc
+
+    def _listing_error(self, exc: Exception) -> LandingError:
+        """A bucket that does not exist or may not be listed is a configuration error."""
+        if isinstance(exc, ClientError) and _code(exc) in _MISSING_CODES:
+            return LandingMissing(f"cannot list {self.url}: {_code(exc)}: the bucket does not "
+                                  "exist or these credentials may not list it (LANDING_URL, "
+                                  "S3_ENDPOINT_URL, AWS credentials)")
+        return LandingError(f"cannot list {self.url}: {exc}")
 
     # --- Landing ----------------------------------------------------------------------
     def list(self, dataset: str | None = None) -> Iterator[LandingObject]:
@@ -131,7 +141,7 @@ class S3Landing(Landing):
                     if name and not name.startswith((".", "_")) and not is_dataset_folder(name):
                         folders.append(name)
         except (ClientError, BotoCoreError) as exc:
-            raise LandingError(f"cannot list {self.url}: {exc}") from exc
+            raise self._listing_error(exc) from exc
         for name in folders:
             for key, item in self._walk(name):
                 if not is_ignored(key) and dataset_of(key) is None:

@@ -22,3 +22,26 @@ def test_ingest_job_copy_step_is_pooled_and_retried_and_the_sensor_starts_runnin
     sensor = defs.resolve_sensor_def("landing_sensor")
     assert sensor.job_name == "ingest_job"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_kind_tags_follow_the_backend(backend, settings):
+    """`timescaledb` tags the tables only on TimescaleDB; plain PostgreSQL gets `postgres`."""
+    from observatory_storage.defs.assets import backend_kinds
+
+    expected = {"postgres", "timescaledb"} if backend == "timescaledb" else {"postgres"}
+    assert backend_kinds(settings) == expected
+
+
+def test_another_schema_gets_its_own_asset_keys():
+    """A run on schema observatory_demo materializes observatory_demo/traces, never traces."""
+    from observatory_storage.defs.definitions import build
+
+    demo = build("observatory_demo")
+    keys = {k.to_user_string() for k in demo.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {f"observatory_demo/{t}" for t in
+                    ("traces", "metrics", "logs", "traces_hourly", "metrics_hourly")}
+    public = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert public == {"traces", "metrics", "logs", "traces_hourly", "metrics_hourly"}
+    spec = next(s for s in demo.resolve_asset_graph().asset_nodes
+                if s.key == dg.AssetKey(["observatory_demo", "traces"]))
+    assert spec.metadata["dagster/table_name"] == "observatory_demo.traces"

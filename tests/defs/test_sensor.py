@@ -14,7 +14,6 @@ from observatory_storage.defs.sensors import (
     BATCH_TAG,
     SensorCursor,
     key_hash,
-    landing_sensor,
     plan_batches,
 )
 from observatory_storage.landing.base import LandingObject
@@ -22,6 +21,7 @@ from observatory_storage.settings import get_settings
 from tests.defs.files import traces_table, write_sample
 
 ingest_job = defs.resolve_job_def("ingest_job")
+landing_sensor = defs.get_sensor_def("landing_sensor")
 
 
 @pytest.fixture

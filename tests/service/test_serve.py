@@ -109,8 +109,10 @@ def test_metrics_add_up_what_other_processes_loaded(
     def files(status):
         return served.sample("storage_ingested_files_total", dataset="logs", status=status)
 
-    served.wait_for(lambda: files("loaded") == 2, "2 loaded log files in /metrics")
-    assert files("quarantined") == 1
+    # The counters are a background snapshot: wait for the whole expected state (one taken
+    # between the other process's two commits has the loads but not yet the quarantine).
+    served.wait_for(lambda: (files("loaded"), files("quarantined")) == (2, 1),
+                    "2 loaded and 1 quarantined log file in /metrics")
     assert served.sample("storage_ingested_rows_total", dataset="logs") == 150
     assert served.sample("storage_ingested_rows_total", dataset="traces") == 0
     assert served.sample("storage_copy_errors_total", dataset="logs") == 1
