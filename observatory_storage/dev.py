@@ -6,10 +6,15 @@ handed to every child as DATABASE_URL) -> migrations -> ``dagster dev`` on
 
 Process hygiene is the point of this module. A child started from a non-interactive parent
 inherits SIGINT as *ignored*; ``dagster dev`` then maps SIGTERM to that ignored handler and
-can no longer be stopped, orphaning its webserver, daemon and code servers. So every child
-starts in its own session with default signal dispositions, and :meth:`Supervisor.stop`
-sends SIGTERM to each child's process group, waits, then SIGKILLs the group and any
-descendant that escaped it.
+can no longer be stopped, orphaning its webserver, daemon and code servers. So ``dev``
+handles SIGINT, SIGTERM, SIGHUP and SIGQUIT itself before it starts a child (a handled
+signal is back to its default in a child after exec; only an ignored one is inherited),
+every child starts in its own session, and :meth:`Supervisor.stop` sends SIGTERM to each
+child's process group, waits, then SIGKILLs the group and any descendant that escaped it.
+
+Start-up jobs (the rollups and the asset checks, so the UI shows them evaluated from the
+first page) start once the UI answers: Dagster has created its storage by then, which two
+processes creating it at once would break.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,13 +48,8 @@ DEFAULT_LANDING = Path("landing")  # LANDING_URL's default, ./landing: the one d
 # `dagster dev` itself warns that it is superseded by `dg dev` (a separate CLI package we
 # do not install): a warning about the command, not about our definitions.
 _DEV_SUPERSEDED = "ignore:Function `dev_command` is superseded:Warning"
-_RESET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE)
-
-
-def _default_signal_dispositions() -> None:  # runs in the child between fork and exec
-    for signum in _RESET_SIGNALS:
-        signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+# Handled by dev while its children run (so none of them inherits one as ignored).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 @dataclass
@@ -70,25 +72,54 @@ class Child:
 class Supervisor:
     """Starts children in their own sessions and stops every one of them."""
 
-    def __init__(self, *, env: dict[str, str], cwd: Path, out=None):
+    def __init__(self, *, env: dict[str, str], cwd: Path, out=None,
+                 plain: bool | None = None):
         self.env = env
         self.cwd = cwd
         self.out = out or sys.stderr
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        # Output going to a file or pipe gets no colour codes: children write into a pipe
+        # that pump_output() copies, escape sequences removed (Dagster colours its log
+        # lines whether or not they go to a terminal).
+        self.plain = (not _is_terminal(self.out)) if plain is None else plain
+        self._lock = threading.Lock()  # start() (also from a thread) against stop()
 
     def start(self, name: str, argv: list[str], *, cwd: Path | None = None,
-              oneshot: bool = False) -> Child:
+              oneshot: bool = False) -> Child | None:
+        """Start a child (None once stopping: nothing starts after stop())."""
+        with self._lock:
+            if self.stopping.is_set() and self.children:
+                return None
+            return self._start(name, argv, cwd=cwd, oneshot=oneshot)
+
+    def _start(self, name: str, argv: list[str], *, cwd: Path | None, oneshot: bool) -> Child:
+        piped = subprocess.PIPE if self.plain else None
         process = subprocess.Popen(
             argv,
             cwd=cwd or self.cwd,
             env=self.env,
+            stdout=piped,
+            stderr=subprocess.STDOUT if self.plain else None,
             start_new_session=True,  # own process group: killpg reaches its whole tree
-            preexec_fn=_default_signal_dispositions,  # noqa: PLW1509 - no threads yet
         )
+        if process.stdout is not None:
+            threading.Thread(target=self._copy, args=(process.stdout,), daemon=True,
+                             name=f"dev-output-{name}").start()
         child = Child(name, process, oneshot=oneshot)
         self.children.append(child)
         return child
+
+    def _copy(self, pipe) -> None:
+        """A child's output to ours, colour codes removed (``plain``)."""
+        for line in iter(pipe.readline, b""):
+            text = _ANSI.sub("", line.decode("utf-8", "replace"))
+            try:
+                self.out.write(text)
+                self.out.flush()
+            except (OSError, ValueError):  # our own output closed: keep draining the pipe
+                pass
+        pipe.close()
 
     def request_stop(self, signum=None, _frame=None) -> None:
         self.stopping.set()
@@ -113,6 +144,8 @@ class Supervisor:
 
     def stop(self, grace_seconds: float = 20.0) -> None:
         """SIGTERM every child's group, wait up to ``grace_seconds``, then SIGKILL leftovers."""
+        with self._lock:
+            self.stopping.set()
         for child in self.children:
             child.remember_descendants()
         for child in reversed(self.children):
@@ -141,6 +174,16 @@ class Supervisor:
 
     def _say(self, text: str) -> None:
         print(f"[dev] {text}", file=self.out, flush=True)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # CSI escape sequences (colours, cursor)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _alive(pids: set[int]) -> list[psutil.Process]:
@@ -290,7 +333,7 @@ def _run(settings: Settings, options: DevOptions, out, env: dict, home: Path) ->
         if value is not None:
             env.setdefault(key, value)
     supervisor = Supervisor(env=env, cwd=Path.cwd(), out=out)
-    previous = {s: signal.signal(s, supervisor.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, supervisor.request_stop) for s in _STOP_SIGNALS}
     try:
         with connect(settings, autocommit=True) as conn:
             applied = migrate(conn, settings)
@@ -308,11 +351,9 @@ def _run(settings: Settings, options: DevOptions, out, env: dict, home: Path) ->
         )
         if options.serve:
             supervisor.start("serve", _cli_argv("serve"))
-        # The catalog's checks and rollups once now, recorded in DAGSTER_HOME: the UI shows
-        # them evaluated from the first page instead of waiting for the hourly schedules.
-        supervisor.start("start-up rollups", _cli_argv("maintenance", "rollups"), oneshot=True)
-        supervisor.start("start-up checks", _cli_argv("maintenance", "checks"), oneshot=True)
         _print_urls(settings, options, home, out)
+        threading.Thread(target=_start_up_jobs, args=(supervisor, options), daemon=True,
+                         name="dev-start-up-jobs").start()
         code = 0 if supervisor.stopping.is_set() else supervisor.wait()
     finally:
         print("[dev] stopping...", file=out, flush=True)
@@ -332,6 +373,24 @@ def _run(settings: Settings, options: DevOptions, out, env: dict, home: Path) ->
                       file=out, flush=True)
     print("[dev] stopped", file=out, flush=True)
     return code
+
+
+def _start_up_jobs(supervisor: Supervisor, options: DevOptions, timeout: float = 300.0) -> None:
+    """The rollups and the asset checks once, recorded in DAGSTER_HOME, as soon as the UI
+    answers: its first page then shows every check evaluated and the rollups materialized
+    instead of waiting for the hourly schedules."""
+    url = f"http://{options.host}:{options.port}/server_info"
+    deadline = time.monotonic() + timeout
+    while not supervisor.stopping.is_set() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                break
+        except OSError:
+            supervisor.stopping.wait(1)
+    else:
+        return
+    supervisor.start("start-up rollups", _cli_argv("maintenance", "rollups"), oneshot=True)
+    supervisor.start("start-up checks", _cli_argv("maintenance", "checks"), oneshot=True)
 
 
 def _absolute_landing(url: str) -> str:

@@ -24,6 +24,7 @@ from observatory_storage.maintenance import migrate
 from observatory_storage.settings import Settings
 
 STATUSES = ("loaded", "quarantined")
+QUARANTINED_SHOWN = 10  # quarantined keys /health names; the count is exact
 # A split file refused after some parts committed ('partial', migration 0007) counts as
 # quarantined; a split file still loading ('loading') is not counted until it is loaded.
 _STATUS = sql.SQL("CASE WHEN status = 'partial' THEN 'quarantined' ELSE status END")
@@ -73,6 +74,7 @@ class LedgerSummary:
     last_loaded_at: dict[str, datetime | None]
     quarantined_files: int
     conflicts: int
+    quarantined_keys: tuple[str, ...] = ()  # the most recent ones, at most QUARANTINED_SHOWN
 
 
 def ledger_summary(conn: psycopg.Connection, schema: str) -> LedgerSummary | None:
@@ -92,10 +94,21 @@ def ledger_summary(conn: psycopg.Connection, schema: str) -> LedgerSummary | Non
         ).format(ledger=ledger),
         (list(LANDING_ROOTS),),
     ).fetchall()
+    recent = conn.execute(
+        sql.SQL(
+            """SELECT q.object_key FROM unnest(%s::text[]) AS d(name),
+                      LATERAL (SELECT object_key, loaded_at FROM {ledger}
+                                WHERE dataset = d.name AND status IN ('quarantined', 'partial')
+                                ORDER BY loaded_at DESC LIMIT %s) AS q
+               ORDER BY q.loaded_at DESC LIMIT %s"""
+        ).format(ledger=ledger),
+        (list(LANDING_ROOTS), QUARANTINED_SHOWN, QUARANTINED_SHOWN),
+    ).fetchall()
     return LedgerSummary(
         last_loaded_at={name: last for name, last, _, _ in rows},
         quarantined_files=sum(q for _, _, q, _ in rows),
         conflicts=sum(c for _, _, _, c in rows),
+        quarantined_keys=tuple(key for (key,) in recent),
     )
 
 

@@ -108,11 +108,19 @@ def health_document(
             "misplaced_files": waiting.misplaced_files,
             "misplaced_keys": list(waiting.misplaced_keys),
         }
+        if ledger and ledger.quarantined_files:
+            doc["ingest"]["quarantined_keys"] = list(ledger.quarantined_keys)
+            shown = ", ".join(ledger.quarantined_keys)
+            more = ledger.quarantined_files - len(ledger.quarantined_keys)
+            problems.append(
+                f"{ledger.quarantined_files} file(s) quarantined ({shown}"
+                + (f" and {more} more" if more > 0 else "")
+                + "): see `observatory-storage replay --help` once they are fixed")
         if waiting.misplaced_files:
             problems.append(f"{waiting.misplaced_files} landing file(s) {OUTSIDE_HINT}")
         if waiting.error:
             doc["ingest"]["error"] = waiting.error
-            problems.append("landing bucket cannot be listed")
+            problems.append(waiting.error)  # "cannot list <landing>: why" (a missing folder)
         if found.migrations.edited:
             problems.append("applied migration files were edited")
     if not found.connected:

@@ -21,7 +21,7 @@ from observatory_storage.settings import get_settings
 from tests.defs.files import traces_table, write_sample
 
 ingest_job = defs.resolve_job_def("ingest_job")
-landing_sensor = defs.get_sensor_def("landing_sensor")
+landing_sensor = defs.resolve_sensor_def("landing_sensor")
 
 
 @pytest.fixture
@@ -243,3 +243,15 @@ def test_otlp_files_are_requested_and_loaded_by_the_job(env, settings, instance,
     assert dict(db.execute("SELECT object_key, dataset FROM ingest_files").fetchall()) == {
         "otlp/year=2026/month=12/traces_1.binpb.gz": "traces",
         "otlp/year=2026/month=12/all.jsonl": "otlp"}
+
+
+def test_a_missing_landing_fails_the_tick(env, settings, instance, tmp_path):
+    """A landing folder that is not there is a configuration error: a failed tick (red in
+    the UI) naming it, not a quiet "no new landing files"."""
+    missing = tmp_path / "nowhere"
+    env.setenv("LANDING_URL", str(missing))
+    get_settings.cache_clear()
+    context = dg.build_sensor_context(instance=instance, resources={"storage": StorageResource()})
+    with pytest.raises(dg.Failure, match=f"landing folder {missing} does not exist"):
+        landing_sensor.evaluate_tick(context)
+    assert not missing.exists()

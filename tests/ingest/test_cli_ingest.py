@@ -138,3 +138,16 @@ def test_pass_with_nothing_pending_skips_dagster_and_pyarrow(database_url, landi
     assert one_pass() == ["1", "True", "True"]  # pending: a real run
     assert count(db, "traces") == 5
     assert one_pass() == ["0", "False", "False"]  # loaded: nothing pending again
+
+
+def test_a_missing_landing_is_a_configuration_error(database_url, tmp_path):
+    """`ingest --landing ./landig` (a typo): exit 2 naming the folder, with or without
+    --strict, instead of "no files to ingest"; nothing is created."""
+    typo = tmp_path / "landig"
+    for extra in ([], ["--strict"]):
+        done = cli("ingest", "--landing", str(typo), *extra, database_url=database_url,
+                   landing=str(tmp_path / "unused"))
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"landing folder {typo} does not exist" in done.stderr
+        assert "no files to ingest" not in done.stdout
+    assert not typo.exists()

@@ -57,3 +57,12 @@ def test_large_object_spools_to_disk_and_reads_back(s3, monkeypatch):
     s3.put("logs/big.arrows", payload)
     with s3.open(s3.stat("logs/big.arrows")) as handle:
         assert handle.read() == payload
+
+
+def test_a_bucket_that_does_not_exist_is_a_configuration_error(s3_endpoint):
+    from observatory_storage.landing import LandingMissing
+
+    missing = open_landing(load_settings(landing_url="s3://no-such-bucket/landing",
+                                         s3_endpoint_url=s3_endpoint))
+    with pytest.raises(LandingMissing, match="NoSuchBucket: the bucket does not exist"):
+        list(missing.list("traces"))

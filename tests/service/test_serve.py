@@ -136,6 +136,9 @@ def test_metrics_add_up_what_other_processes_loaded(
     status, doc = served.health()
     assert doc["ingest"]["last_loaded_at"]["logs"] is not None
     assert doc["ingest"]["quarantined_files"] == 1
+    bad = "logs/2026/11/28/bad.parquet"
+    assert doc["ingest"]["quarantined_keys"] == [bad]
+    assert any(p.startswith(f"1 file(s) quarantined ({bad})") for p in doc["problems"]), doc
 
     exposition = served.metrics()
     check = subprocess.run([promtool, "check", "metrics"], input=exposition, text=True,
@@ -228,3 +231,14 @@ def test_password_never_appears_in_responses_or_logs(
         with psycopg.connect(server_urls[backend], autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
+
+
+def test_a_missing_landing_is_a_failed_check_on_health(serve, database_url, tmp_path):
+    """The long-running service names a landing folder that is not there; never creates it."""
+    missing = tmp_path / "landig"
+    served = serve(database_url, missing)
+    status, doc = served.health()
+    assert (status, doc["status"]) == (200, "degraded")
+    assert doc["ingest"]["pending_files"] is None
+    assert any(f"landing folder {missing} does not exist" in p for p in doc["problems"]), doc
+    assert not missing.exists()
