@@ -25,7 +25,8 @@ EXIT_CODES = {
     0: "success; for `ingest`, every file was loaded or quarantined (or nothing was pending)",
     EXIT_FAILED: "a run, job or file failed; for `ingest`, a file vanished while it was read or came "
        "back with other content",
-    EXIT_CONFIG: "bad arguments or configuration (the message names the option or variable)",
+    EXIT_CONFIG: "bad arguments or configuration (the message names the option or variable; "
+                 "a landing folder or bucket that is not there is one)",
     EXIT_DATABASE: "database unreachable",
     EXIT_ATTENTION: "`ingest --strict` only: every file was handled, but at least one was "
                     "quarantined or lies in no dataset folder",

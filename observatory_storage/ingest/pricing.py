@@ -153,7 +153,13 @@ class Pricer:
         if not pc.any(need).as_py():
             return cost, source
         provider = batch.column("provider")
-        pairs = pa.table({"p": pc.filter(provider, need), "m": pc.filter(model, need)})
+        wanted_providers, wanted_models = pc.filter(provider, need), pc.filter(model, need)
+        try:  # text is not validated before the COPY (PostgreSQL checks every value)
+            wanted_providers.validate(full=True)
+            wanted_models.validate(full=True)
+        except pa.ArrowInvalid:  # invalid UTF-8: the COPY refuses the file, naming the row
+            return cost, source
+        pairs = pa.table({"p": wanted_providers, "m": wanted_models})
         pairs = pairs.group_by(["p", "m"]).aggregate([]).to_pylist()
         inputs, outputs = inputs.fill_null(0.0), outputs.fill_null(0.0)
         cache_read = batch.column("cache_read_tokens").cast(pa.float64()).fill_null(0.0)

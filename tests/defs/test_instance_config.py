@@ -27,6 +27,7 @@ def test_dagster_yaml_loads_with_every_limit(tmp_path, monkeypatch):
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_resume_run_attempts == 0
         assert instance.telemetry_enabled is False
+        assert instance.nux_enabled is False  # no community pop-up on a new instance
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_coordinator.dequeue_interval_seconds == 1
 

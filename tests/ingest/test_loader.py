@@ -167,6 +167,29 @@ def test_nul_character_in_text_is_quarantined_naming_column_and_row(settings, db
     assert count(db, "traces") == 0
 
 
+def test_invalid_utf8_in_a_priced_column_is_quarantined_not_a_crash(settings, db):
+    """A span with a model and tokens but no cost whose provider is not UTF-8 (found by the
+    mutation fuzzer): pricing leaves it alone and PostgreSQL refuses the file, naming the
+    row and column; the run does not fail."""
+    landing = open_landing(settings)
+    spans = table("traces", 3)
+    names = spans.schema.names
+    provider = pa.array([b"openai", b"\xefpenai", b"openai"], pa.binary()).view(pa.string())
+    spans = spans.set_column(names.index("provider"), "provider", provider)
+    spans = spans.set_column(names.index("cost_usd"), "cost_usd",
+                             pa.nulls(3, spans.schema.field("cost_usd").type))
+    spans = spans.set_column(names.index("request_model"), "request_model",
+                             pa.array(["gpt-4o"] * 3))
+    spans = spans.set_column(names.index("input_tokens"), "input_tokens",
+                             pa.array([10, 20, 30], pa.int32()))
+    put(landing, "traces/utf8.parquet", spans)
+    report = load_all(settings)
+    assert report.files[0].status == "quarantined"
+    row = ledger(db)["traces/utf8.parquet"]
+    assert (row["error_column"], row["error_row"]) == ("provider", 1) and "22021" in row["error"]
+    assert count(db, "traces") == 0
+
+
 def test_file_vanishing_between_listing_and_reading_is_gone(settings, db):
     landing = open_landing(settings)
     put(landing, "traces/a.parquet", table("traces", 10, seed=1))
