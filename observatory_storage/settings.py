@@ -101,6 +101,20 @@ class Settings(BaseSettings):
         "/ record-batch ranges) loaded concurrently, each in its own transaction; smaller files "
         "stay atomic. Only when COPY_WORKERS > 1. 32 MiB: about 500,000 generated spans.",
     )
+    copy_group_files: int = Field(
+        100,
+        ge=1,
+        description="Most small files (below COPY_GROUP_BYTES) of one dataset loaded in one "
+        "transaction, a group commit: one claim, one COPY per table, one commit, each file still "
+        "with its own ledger row; a bad file leaves its group, the rest commits. 1 loads every "
+        "file in a transaction of its own.",
+    )
+    copy_group_bytes: int = Field(
+        1 << 20,
+        ge=0,
+        description="Files smaller than this join group commits (COPY_GROUP_FILES); a group "
+        "holds at most 16 MiB of files (read into memory before its transaction).",
+    )
     copy_dedupe_traces: bool = Field(
         False,
         description="Skip spans whose (trace_id, span_id, start_time) is already stored "

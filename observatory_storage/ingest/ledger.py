@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from observatory_storage.ingest.errors import BadFile
 from observatory_storage.landing.base import LandingObject
@@ -133,6 +134,65 @@ def claim(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str
     if entry is not None and entry.status != "quarantined" and entry.fingerprint != obj.fingerprint:
         return CONFLICT
     return SKIPPED
+
+
+def claim_group(conn: psycopg.Connection, schema: str, objs: list[LandingObject],
+                run_id: str | None) -> dict[str, str]:
+    """:func:`claim` for many files in one statement (a group commit): key -> CLAIMED,
+    SKIPPED or CONFLICT. Keys are claimed in key order, so two groups claiming overlapping
+    keys wait for each other instead of deadlocking."""
+    objs = sorted(objs, key=lambda o: o.key)
+    claimed = {row[0] for row in conn.execute(
+        sql.SQL(
+            """INSERT INTO {table} AS f
+                   (object_key, dataset, status, fingerprint, size_bytes, run_id)
+               SELECT k, d, 'loaded', fp, sz, %s
+               FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS v(k, d, fp, sz)
+               ORDER BY k
+               ON CONFLICT (object_key) DO UPDATE
+                   SET status = 'loaded', dataset = EXCLUDED.dataset,
+                       fingerprint = EXCLUDED.fingerprint, size_bytes = EXCLUDED.size_bytes,
+                       run_id = EXCLUDED.run_id, attempts = f.attempts + 1,
+                       error = NULL, error_column = NULL, error_row = NULL,
+                       quarantine_key = NULL, loaded_at = now(), part_bounds = NULL
+                   WHERE f.status = 'quarantined' AND f.fingerprint <> EXCLUDED.fingerprint
+               RETURNING object_key"""
+        ).format(table=_table(schema)),
+        (run_id, [o.key for o in objs], [o.dataset for o in objs],
+         [o.fingerprint for o in objs], [o.size for o in objs]),
+    ).fetchall()}
+    states = {o.key: CLAIMED for o in objs if o.key in claimed}
+    others = [o for o in objs if o.key not in claimed]
+    if others:
+        known = lookup(conn, schema, [o.key for o in others])
+        for o in others:
+            entry = known.get(o.key)
+            conflict = (entry is not None and entry.status != "quarantined"
+                        and entry.fingerprint != o.fingerprint)
+            states[o.key] = CONFLICT if conflict else SKIPPED
+    return states
+
+
+def mark_group_loaded(conn: psycopg.Connection, schema: str, loads: list[dict]) -> None:
+    """:func:`mark_loaded` for a group's files in one statement; each dict has key, rows,
+    duration_ms, min_time, max_time, dataset, unpriced_rows, per_dataset."""
+    conn.execute(
+        sql.SQL(
+            """UPDATE {table} AS f
+               SET row_count = v.n, duration_ms = v.ms, loaded_at = now(), min_time = v.lo,
+                   max_time = v.hi, dataset = coalesce(v.ds, f.dataset),
+                   unpriced_rows = nullif(v.unpriced, 0), datasets = v.per
+               FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::timestamptz[],
+                           %s::timestamptz[], %s::text[], %s::bigint[], %s::jsonb[])
+                    AS v(k, n, ms, lo, hi, ds, unpriced, per)
+               WHERE f.object_key = v.k"""
+        ).format(table=_table(schema)),
+        ([d["key"] for d in loads], [d["rows"] for d in loads],
+         [d["duration_ms"] for d in loads], [d["min_time"] for d in loads],
+         [d["max_time"] for d in loads], [d["dataset"] for d in loads],
+         [d["unpriced_rows"] for d in loads],
+         [Jsonb(d["per_dataset"]) if d["per_dataset"] else None for d in loads]),
+    )
 
 
 def claim_split(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str | None,
@@ -269,17 +329,21 @@ def _parts_done(conn: psycopg.Connection, schema: str, key: str):
 def mark_loaded(
     conn: psycopg.Connection, schema: str, key: str, rows: int, duration_ms: float,
     *, min_time=None, max_time=None, dataset: str | None = None, unpriced_rows: int = 0,
+    per_dataset: dict[str, int] | None = None,
 ) -> None:
     """Record a claimed file's rows and event-time span; ``dataset`` is the table it went
     to when that is known only from the content (an OTLP file under ``otlp/``);
-    ``unpriced_rows`` the spans the price table could not price (ingest/pricing.py)."""
+    ``unpriced_rows`` the spans the price table could not price (ingest/pricing.py);
+    ``per_dataset`` the rows of each table of an OTLP file that loaded into several (the
+    counters count it under each, migration 0008)."""
     conn.execute(
         sql.SQL(
             "UPDATE {} SET row_count = %s, duration_ms = %s, loaded_at = now(), "
             "min_time = %s, max_time = %s, dataset = coalesce(%s, dataset), "
-            "unpriced_rows = %s WHERE object_key = %s"
+            "unpriced_rows = %s, datasets = %s WHERE object_key = %s"
         ).format(_table(schema)),
-        (rows, duration_ms, min_time, max_time, dataset, unpriced_rows or None, key),
+        (rows, duration_ms, min_time, max_time, dataset, unpriced_rows or None,
+         Jsonb(per_dataset) if per_dataset else None, key),
     )
 
 

@@ -20,6 +20,7 @@ import itertools
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import psycopg
@@ -84,7 +85,8 @@ def load_one(
             ledger.mark_loaded(conn, schema, obj.key, loaded.rows,
                                (time.perf_counter() - started) * 1000,
                                min_time=loaded.min_time, max_time=loaded.max_time,
-                               dataset=loaded.dataset, unpriced_rows=loaded.unpriced)
+                               dataset=loaded.dataset, unpriced_rows=loaded.unpriced,
+                               per_dataset=loaded.per_dataset)
     except ObjectGone as exc:
         log.warning(f"gone {obj.key}: {exc}")
         return outcome("gone", error=str(exc))
@@ -101,6 +103,162 @@ def load_one(
     return result
 
 
+@dataclass
+class _Read:
+    """A small file of a group, read and conformed into memory before the transaction."""
+
+    obj: LandingObject
+    source: ConformedFile
+    batches: list
+    seconds: float  # reading and conforming it
+
+
+class _Refused(Exception):
+    """PostgreSQL refused a row of one file of a group: that file leaves the group."""
+
+    def __init__(self, read: _Read | None, bad: BadFile | None):
+        self.read, self.bad = read, bad
+
+
+def load_group(
+    settings: Settings,
+    conn: psycopg.Connection,
+    landing: Landing,
+    objs: list[LandingObject],
+    *,
+    run_id: str,
+    log=logger,
+    slots: TimeSlots | None = None,
+) -> list[FileOutcome]:
+    """Small files in one transaction, a group commit: one claim statement, one COPY per
+    table, one ledger update and one commit for them all, each file still with a ledger row
+    of its own (exactly once, as :func:`load_one`).
+
+    Files are read and conformed into memory first: one that is unreadable or breaks its
+    contract is quarantined on its own and never joins the transaction. One that PostgreSQL
+    refuses during the COPY (its line says which file) is quarantined and the group is
+    loaded again without it; when the refusal names no line, every file is loaded on its
+    own instead. Returns the outcomes in the order of ``objs``.
+    """
+    outcomes: dict[str, FileOutcome] = {}
+    group: list[_Read] = []
+    for obj in objs:
+        started = time.perf_counter()
+        try:
+            with landing.open(obj) as handle:
+                source = ConformedFile(settings, handle, obj, slots=slots)
+                batches = list(source.batches())
+        except ObjectGone as exc:
+            log.warning(f"gone {obj.key}: {exc}")
+            outcomes[obj.key] = FileOutcome(obj.key, obj.dataset, "gone", 0, obj.size,
+                                            time.perf_counter() - started, str(exc))
+            continue
+        except BadFile as bad:
+            outcomes[obj.key] = quarantine(settings, conn, landing, obj, bad, run_id, log,
+                                           _outcome_of(obj, started))
+            continue
+        group.append(_Read(obj, source, batches, time.perf_counter() - started))
+    while group:
+        try:
+            outcomes.update(_commit_group(settings, conn, group, run_id, log))
+            break
+        except _Refused as refused:
+            if refused.read is None:  # no line to tell the file by: one at a time
+                for read in group:
+                    outcomes[read.obj.key] = load_one(settings, conn, landing, read.obj,
+                                                      run_id=run_id, log=log, slots=slots)
+                break
+            group.remove(refused.read)
+            obj = refused.read.obj
+            outcomes[obj.key] = quarantine(
+                settings, conn, landing, obj, refused.bad, run_id, log,
+                _outcome_of(obj, time.perf_counter() - refused.read.seconds))
+    return [outcomes[obj.key] for obj in objs]
+
+
+def _outcome_of(obj: LandingObject, started: float):
+    def outcome(status: str, rows: int = 0, error: str | None = None, **_):
+        return FileOutcome(obj.key, obj.dataset, status, rows, obj.size,
+                           time.perf_counter() - started, error)
+
+    return outcome
+
+
+def _commit_group(settings: Settings, conn: psycopg.Connection, group: list[_Read],
+                  run_id: str, log) -> dict[str, FileOutcome]:
+    schema = settings.db_schema
+    started = time.perf_counter()
+    outcomes: dict[str, FileOutcome] = {}
+    with conn.transaction():
+        states = ledger.claim_group(conn, schema, [r.obj for r in group], run_id)
+        claimed = [r for r in group if states[r.obj.key] == ledger.CLAIMED]
+        for read in group:
+            obj = read.obj
+            if states[obj.key] == ledger.CONFLICT:
+                ledger.record_conflict(conn, schema, obj)
+                log.warning(f"conflict {obj.key}: {CONFLICT_MESSAGE}")
+                outcomes[obj.key] = FileOutcome(obj.key, obj.dataset, "conflict", 0, obj.size,
+                                                read.seconds, CONFLICT_MESSAGE)
+            elif states[obj.key] == ledger.SKIPPED:
+                outcomes[obj.key] = FileOutcome(obj.key, obj.dataset, "skipped", 0, obj.size,
+                                                read.seconds)
+        tables: dict[str, list[tuple[_Read, pa.RecordBatch]]] = {}
+        for read in claimed:
+            for name, batch in read.batches:
+                tables.setdefault(name, []).append((read, batch))
+        with conn.cursor() as cur:
+            for name, items in tables.items():
+                try:
+                    copy_batches(cur, get_dataset(name), (batch for _, batch in items),
+                                 schema=schema, buffer_size=settings.copy_buffer_size,
+                                 flush_interval_ms=settings.copy_flush_interval)
+                except psycopg.Error as exc:
+                    if not is_data_error(exc):
+                        raise
+                    raise _Refused(*_refused_file(items, exc)) from None
+        share = (time.perf_counter() - started) / max(len(claimed), 1)
+        loads = []
+        for read in claimed:
+            loaded = read.source.loaded(sum(read.source.rows.values()))
+            seconds = read.seconds + share
+            loads.append({"key": read.obj.key, "rows": loaded.rows,
+                          "duration_ms": seconds * 1000, "min_time": loaded.min_time,
+                          "max_time": loaded.max_time, "dataset": loaded.dataset,
+                          "unpriced_rows": loaded.unpriced, "per_dataset": loaded.per_dataset})
+            outcomes[read.obj.key] = FileOutcome(
+                read.obj.key, loaded.dataset, "loaded", loaded.rows, read.obj.size, seconds,
+                None, 0, loaded.unpriced, loaded.unusable)
+        if loads:
+            ledger.mark_group_loaded(conn, schema, loads)
+    if claimed:
+        log.info(f"loaded {len(claimed)} file(s) in one transaction: "
+                 f"{sum(o.rows for o in outcomes.values())} rows in "
+                 f"{time.perf_counter() - started:.2f}s")
+    return outcomes
+
+
+def _refused_file(items: list[tuple[_Read, pa.RecordBatch]],
+                  exc: psycopg.Error) -> tuple[_Read | None, BadFile | None]:
+    """The file of a group's COPY that PostgreSQL refused (from the COPY's line number), and
+    the refusal as a BadFile with the row counted within that file."""
+    match = _COPY_CONTEXT.search(exc.diag.context or "")
+    if not match:
+        return None, None
+    line = int(match.group(1)) - 1  # 0-based row within this COPY
+    first = 0  # this COPY's row where the current file's rows began
+    offset = 0
+    current = None
+    for read, batch in items:
+        if read is not current:
+            current, first = read, offset
+        if line < offset + batch.num_rows:
+            bad = rejected(read.obj.key, exc)
+            bad.row = line - first
+            return read, bad
+        offset += batch.num_rows
+    return None, None
+
+
 class TimeSpan:
     """Earliest and latest event time of the batches that pass through ``observe``.
 
@@ -113,14 +271,12 @@ class TimeSpan:
         self.min = None
         self.max = None
 
-    def observe(self, batches):
-        for batch in batches:
-            low, high = pc.min_max(batch.column(self.column)).values()
-            if low.is_valid:
-                low, high = low.as_py(), high.as_py()
-                self.min = low if self.min is None else min(self.min, low)
-                self.max = high if self.max is None else max(self.max, high)
-            yield batch
+    def note(self, batch: pa.RecordBatch) -> None:
+        low, high = pc.min_max(batch.column(self.column)).values()
+        if low.is_valid:
+            low, high = low.as_py(), high.as_py()
+            self.min = low if self.min is None else min(self.min, low)
+            self.max = high if self.max is None else max(self.max, high)
 
 
 @dataclass
@@ -134,43 +290,72 @@ class LoadedFile:
     max_time: object = None
     unpriced: int = 0  # traces rows with a model and tokens the price table could not price
     unusable: dict = field(default_factory=dict)  # OTLP values kept in attributes, per column
+    per_dataset: dict = field(default_factory=dict)  # rows per table, when several were loaded
+
+
+class ConformedFile:
+    """A landing file read as ``(dataset, batch)`` pairs, each batch conformed to its
+    contract, priced (traces) and its chunk/partition made, as it is read; afterwards
+    :meth:`loaded` says what the batches held (rows per table, event-time span)."""
+
+    def __init__(self, settings: Settings, handle, obj: LandingObject, *,
+                 slots: TimeSlots | None = None, units: tuple[int, int] | None = None):
+        self.obj = obj
+        self.slots = slots
+        self.reader = open_reader(handle, obj.key, obj.dataset, settings.copy_batch_size,
+                                  units=units)
+        self.conformers: dict[tuple[str, pa.Schema], Conformer] = {}
+        self.spans: dict[str, TimeSpan] = {}
+        self.rows: dict[str, int] = {}  # per table, in read order
+        self.pricer = Pricer(settings.price_missing_costs)
+
+    def batches(self) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for name, batch in self.reader.batches():
+            dataset = get_dataset(name)
+            span = self.spans.setdefault(name, TimeSpan(dataset.time_column))
+            conformer = self.conformers.get((name, batch.schema))
+            if conformer is None:
+                conformer = self.conformers[(name, batch.schema)] = Conformer(
+                    dataset, batch.schema, self.obj.key)
+            batch = conformer.conform(batch)
+            if name == "traces":
+                batch = self.pricer.apply(batch)
+            if self.slots is not None:
+                self.slots.ensure_batch(dataset, batch)
+            span.note(batch)
+            self.rows[name] = self.rows.get(name, 0) + batch.num_rows
+            yield name, batch
+
+    def loaded(self, rows: int, duplicates: int = 0) -> LoadedFile:
+        names = list(self.spans)
+        loaded = LoadedFile(names[0] if len(names) == 1 else self.obj.dataset, rows, duplicates,
+                            unpriced=self.pricer.unpriced,
+                            unusable=getattr(self.reader, "unusable", {}),
+                            per_dataset=dict(self.rows) if len(names) > 1 else {})
+        for span in self.spans.values():
+            if span.min is not None:
+                loaded.min_time = span.min if loaded.min_time is None else min(loaded.min_time,
+                                                                               span.min)
+                loaded.max_time = span.max if loaded.max_time is None else max(loaded.max_time,
+                                                                               span.max)
+        return loaded
 
 
 def copy_file(settings: Settings, conn: psycopg.Connection, handle,
-               obj: LandingObject, *, slots: TimeSlots | None = None,
-               units: tuple[int, int] | None = None) -> LoadedFile:
+              obj: LandingObject, *, slots: TimeSlots | None = None,
+              units: tuple[int, int] | None = None) -> LoadedFile:
     """Stream one file into its table(s) inside the open transaction.
 
-    The reader yields ``(dataset, batch)``; each run of consecutive batches of one dataset is
-    one COPY (an OTLP file may interleave spans, metric points and log records). ``slots``
-    creates missing chunks/partitions before a batch is sent; ``units`` loads one part of
-    a split file (row groups / record batches ``[first, last)``).
+    Each run of consecutive batches of one table is one COPY (an OTLP file may interleave
+    spans, metric points and log records). ``units`` loads one part of a split file (row
+    groups / record batches ``[first, last)``).
     """
-    reader = open_reader(handle, obj.key, obj.dataset, settings.copy_batch_size, units=units)
-    conformers: dict[tuple[str, pa.Schema], Conformer] = {}
-    spans: dict[str, TimeSpan] = {}
-    pricer = Pricer(settings.price_missing_costs)
+    source = ConformedFile(settings, handle, obj, slots=slots, units=units)
     rows = duplicates = 0
-
-    def conformed(name: str, group):
-        dataset = get_dataset(name)
-        span = spans.setdefault(name, TimeSpan(dataset.time_column))
-        for _, batch in group:
-            conformer = conformers.get((name, batch.schema))
-            if conformer is None:
-                conformer = conformers[(name, batch.schema)] = Conformer(
-                    dataset, batch.schema, obj.key)
-            batch = conformer.conform(batch)
-            if name == "traces":
-                batch = pricer.apply(batch)
-            if slots is not None:
-                slots.ensure_batch(dataset, batch)
-            yield from span.observe([batch])
-
     with conn.cursor() as cur:
-        for name, group in itertools.groupby(reader.batches(), key=lambda item: item[0]):
+        for name, group in itertools.groupby(source.batches(), key=lambda item: item[0]):
             dataset = get_dataset(name)
-            batches = conformed(name, group)
+            batches = (batch for _, batch in group)
             if dataset.dedupe_key and settings.copy_dedupe_traces:
                 inserted, skipped = copy_deduped(settings, cur, dataset, batches)
                 rows, duplicates = rows + inserted, duplicates + skipped
@@ -178,13 +363,7 @@ def copy_file(settings: Settings, conn: psycopg.Connection, handle,
                 rows += copy_batches(cur, dataset, batches, schema=settings.db_schema,
                                      buffer_size=settings.copy_buffer_size,
                                      flush_interval_ms=settings.copy_flush_interval)
-    loaded = LoadedFile(next(iter(spans)) if len(spans) == 1 else obj.dataset, rows, duplicates,
-                        unpriced=pricer.unpriced, unusable=getattr(reader, "unusable", {}))
-    for span in spans.values():
-        if span.min is not None:
-            loaded.min_time = span.min if loaded.min_time is None else min(loaded.min_time, span.min)
-            loaded.max_time = span.max if loaded.max_time is None else max(loaded.max_time, span.max)
-    return loaded
+    return source.loaded(rows, duplicates)
 
 
 def copy_deduped(settings: Settings, cur: psycopg.Cursor, dataset: Dataset, batches):

@@ -22,6 +22,7 @@ by Dagster and raised only when the op returns.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -34,12 +35,13 @@ import psycopg
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest import ledger, parts
 from observatory_storage.ingest.chunks import TimeSlots
-from observatory_storage.ingest.load_file import CONFLICT_MESSAGE, load_one
+from observatory_storage.ingest.load_file import CONFLICT_MESSAGE, load_group, load_one
 from observatory_storage.ingest.summary import FileOutcome, IngestReport
 from observatory_storage.landing import Landing, LandingObject, open_landing
 from observatory_storage.settings import Settings
 
 logger = logging.getLogger(__name__)
+GROUP_MAX_BYTES = 16 << 20  # file bytes one group commit reads into memory at most
 
 
 class _Connections:
@@ -116,8 +118,26 @@ def load_objects(
     error: BaseException | None = None
     copies: list[str] = []
     workers = settings.copy_workers_resolved
+    groups = _Groups(settings.copy_group_files)
+    group_indexes: dict[int, list[int]] = {}  # a group's id -> the indexes of its files
+    group_ids = itertools.count()
     with connect(settings, autocommit=True) as main, TimeSlots(settings, log) as slots, \
             ThreadPoolExecutor(workers, thread_name_prefix="copy") as pool:
+
+        def submit_group(group: list[tuple[int, LandingObject]]) -> None:
+            if len(group) == 1:  # alone: the plain path
+                (index, obj), = group
+                futures[pool.submit(halt.guard(lambda obj=obj: load_one(
+                    settings, conns.get(), landing, obj, run_id=run_id, log=log,
+                    slots=slots)))] = ("file", index)
+                return
+            gid = next(group_ids)
+            group_indexes[gid] = [i for i, _ in group]
+            objs = [o for _, o in group]
+            futures[pool.submit(halt.guard(lambda objs=objs: load_group(
+                settings, conns.get(), landing, objs, run_id=run_id, log=log,
+                slots=slots)))] = ("group", gid)
+
         try:
             known = ledger.lookup(main, schema, [o.key for o in objects])
             for index, obj in enumerate(objects):
@@ -131,6 +151,11 @@ def load_objects(
                 else:
                     bounds = parts.plan_split(settings, landing, obj, copy)
                 if bounds is None:
+                    if _groups_with_others(settings, obj, resumed):
+                        group = groups.add(index, obj)
+                        if group is not None:
+                            submit_group(group)
+                        continue
                     futures[pool.submit(halt.guard(lambda obj=obj: load_one(
                         settings, conns.get(), landing, obj, run_id=run_id, log=log,
                         slots=slots)))] = ("file", index)
@@ -148,6 +173,8 @@ def load_objects(
                     futures[pool.submit(halt.guard(lambda split=split, part=part: parts.load_part(
                         settings, conns.get(), landing, split, part, run_id=run_id, log=log,
                         slots=slots)))] = ("part", index)
+            for group in groups.rest():
+                submit_group(group)
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -164,6 +191,11 @@ def load_objects(
                         continue
                     if kind == "file":
                         outcomes[index] = future.result()
+                        continue
+                    if kind == "group":
+                        for i, outcome in zip(group_indexes.pop(index), future.result(),
+                                              strict=True):
+                            outcomes[i] = outcome
                         continue
                     split = splits[index]
                     split.absorb(future.result())
@@ -185,6 +217,41 @@ def load_objects(
     if error is not None:
         raise error
     return IngestReport([o for o in outcomes if o is not None])
+
+
+def _groups_with_others(settings: Settings, obj: LandingObject, resumed: bool) -> bool:
+    """Whether a file joins a group commit: small, whole, not a deduplicated load."""
+    return (settings.copy_group_files > 1 and obj.size < settings.copy_group_bytes
+            and not resumed and not settings.copy_dedupe_traces)
+
+
+class _Groups:
+    """Small files gathered per dataset into groups of at most ``size`` files and
+    GROUP_MAX_BYTES bytes; :meth:`add` returns a group when it is full."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.open: dict[str, list[tuple[int, LandingObject]]] = {}
+        self.bytes: dict[str, int] = {}
+
+    def add(self, index: int, obj: LandingObject) -> list[tuple[int, LandingObject]] | None:
+        group = self.open.setdefault(obj.dataset, [])
+        if group and self.bytes[obj.dataset] + obj.size > GROUP_MAX_BYTES:
+            self.open[obj.dataset] = [(index, obj)]
+            self.bytes[obj.dataset] = obj.size
+            return group
+        group.append((index, obj))
+        self.bytes[obj.dataset] = self.bytes.get(obj.dataset, 0) + obj.size
+        if len(group) >= self.size:
+            del self.open[obj.dataset]
+            self.bytes[obj.dataset] = 0
+            return group
+        return None
+
+    def rest(self) -> list[list[tuple[int, LandingObject]]]:
+        rest = [g for g in self.open.values() if g]
+        self.open.clear()
+        return rest
 
 
 def _not_claimed(obj: LandingObject, state: str, log) -> FileOutcome:

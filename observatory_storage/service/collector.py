@@ -8,8 +8,8 @@ matters, durably, written in the same transaction as the data; so this collector
 * live, on every scrape (index lookups and small tables): database up, migrations
   pending, pool gauges, last load per dataset, maintenance job runs, landing backlog/lag;
 * from the last :class:`~observatory_storage.service.snapshot.Snapshot` (recomputed in
-  the background): counters and histograms over the ledger plus what ledger retention
-  folded into ``ingest_totals``/``ingest_histogram_totals``, so they never go down.
+  the background): counters and histograms that migration 0008's triggers keep as ledger
+  rows change (a deleted row keeps its counts, so they never go down).
 
 Names follow the seed (``storage_connection_pool_*``, ``storage_copy_*``). Labels are
 ``dataset`` and ``status`` (plus ``job`` for maintenance jobs): bounded by code, never a
@@ -28,7 +28,6 @@ from prometheus_client.core import (
 )
 from psycopg_pool import ConnectionPool
 
-from observatory_storage.landing.keys import LANDING_ROOTS
 from observatory_storage.service import facts
 from observatory_storage.service.backlog import LandingBacklog
 from observatory_storage.service.health import pool_stats, probe
@@ -169,7 +168,7 @@ class StorageCollector:
                                      "Failed load attempts per dataset (every quarantine, "
                                      "including retries of files fixed in place).",
                                      labels=["dataset"])
-        for ds in LANDING_ROOTS:
+        for ds in counters.datasets:
             loaded = counters.totals[(ds, "loaded")]
             files.add_metric([ds, "loaded"], loaded.files)
             files.add_metric([ds, "quarantined"], counters.errors(ds))
@@ -181,12 +180,12 @@ class StorageCollector:
             "storage_unpriced_rows",
             "Spans of loaded files (live ledger rows) with a model and tokens that the price "
             "table could not price (PRICE_MISSING_COSTS).", labels=["dataset"])
-        for ds in LANDING_ROOTS:
+        for ds in counters.datasets:
             unpriced.add_metric([ds], counters.unpriced.get(ds, 0))
         yield unpriced
         for metric in facts.HISTOGRAMS:
             family = HistogramMetricFamily(f"storage_{metric}", HELP[metric], labels=["dataset"])
-            for ds in LANDING_ROOTS:
+            for ds in counters.datasets:
                 h = counters.histograms.get((metric, ds))
                 if h is not None:
                     family.add_metric([ds], h.cumulative(), h.sum)

@@ -14,8 +14,12 @@
 --   readonly_role     health/metrics service, dashboards            (obs_readonly)
 --   datasets          comma-separated dataset tables                 (traces,metrics,logs)
 --   ledger            ledger table ingest may update and delete      (ingest_files)
---   ledger_totals     totals a deleted ledger row is folded into     (ingest_totals,
---                     by the ledger's AFTER DELETE trigger            ingest_histogram_totals)
+--   ledger_totals     counters the ledger's triggers keep             (ingest_counters,
+--                     (they run as the writing role)                  ingest_counter_buckets,
+--                                                                     ingest_totals,
+--                                                                     ingest_histogram_totals)
+--   discovery         what discovery keeps to save listing work       (landing_backlog,
+--                                                                     landing_sweeps)
 --   *_password        sets the role's password; a SCRAM verifier ("SCRAM-SHA-256$...")
 --                     is accepted too and keeps the clear text off the server. Without
 --                     one the role keeps its password (or none: cert/peer/IAM auth).
@@ -27,9 +31,10 @@
 --             pg_read_all_settings (the runner reads shared_preload_libraries).
 --   ingest    USAGE on the schema; SELECT + INSERT (hence COPY) on the dataset tables and
 --             the ledger; UPDATE + DELETE on the ledger `ingest_files` only; INSERT + UPDATE
---             on the ledger totals (the trigger that folds deleted ledger rows runs as the
---             deleting role); SELECT elsewhere. No DDL: not owner of anything, no CREATE,
---             no TRUNCATE, no DELETE outside the ledger.
+--             on the ledger's counters (its triggers run as the writing role); INSERT +
+--             UPDATE + DELETE on the discovery state; SELECT elsewhere. No DDL: not owner
+--             of anything, no CREATE, no TRUNCATE, no DELETE outside the ledger and the
+--             discovery state.
 --   readonly  USAGE + SELECT only, plus pg_read_all_stats so /health can count the
 --             connections of other roles.
 -- TimescaleDB: a GRANT on a hypertable is applied to its existing chunks, and new chunks
@@ -67,7 +72,11 @@
 \endif
 \if :{?ledger_totals}
 \else
-\set ledger_totals ingest_totals,ingest_histogram_totals
+\set ledger_totals ingest_counters,ingest_counter_buckets,ingest_totals,ingest_histogram_totals
+\endif
+\if :{?discovery}
+\else
+\set discovery landing_backlog,landing_sweeps
 \endif
 
 -- Never write a password into the server log, whatever log_statement says (only a
@@ -165,6 +174,12 @@ SELECT format('GRANT INSERT, UPDATE, DELETE ON %I.%I TO %I', :'schema', :'ledger
 -- Deleting a ledger row (replay, clean-up) folds it into the totals in the same statement.
 SELECT format('GRANT INSERT, UPDATE ON %I.%I TO %I', :'schema', trim(t), :'ingest_role')
 FROM unnest(string_to_array(:'ledger_totals', ',')) AS t
+WHERE to_regclass(format('%I.%I', :'schema', trim(t))) IS NOT NULL
+\gexec
+
+-- Discovery state: the backlog of listed files and the time of each root's last sweep.
+SELECT format('GRANT INSERT, UPDATE, DELETE ON %I.%I TO %I', :'schema', trim(t), :'ingest_role')
+FROM unnest(string_to_array(:'discovery', ',')) AS t
 WHERE to_regclass(format('%I.%I', :'schema', trim(t))) IS NOT NULL
 \gexec
 

@@ -35,7 +35,8 @@ def waiting_loaders(db: psycopg.Connection) -> int:
 
 
 def test_files_load_on_several_connections_at_once(database_url, landing_dir, db):
-    settings = make_settings(database_url, landing_dir, copy_workers=3)
+    # one transaction per file (no group commits), to see the files side by side
+    settings = make_settings(database_url, landing_dir, copy_workers=3, copy_group_files=1)
     landing = open_landing(settings)
     tables = {f"traces/{i}.parquet": table("traces", 30, seed=i) for i in range(5)}
     for key, data in tables.items():

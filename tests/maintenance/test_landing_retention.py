@@ -1,5 +1,5 @@
 """Landing retention deletes old loaded files through the Landing API and records it;
-ledger retention then retires those rows into ingest_totals."""
+ledger retention then retires those rows; their counts stay (migration 0008's counters)."""
 
 from __future__ import annotations
 
@@ -67,9 +67,11 @@ def test_ledger_retention_retires_only_rows_whose_file_left(database_url, landin
     assert report.totals["landing_files_deleted"] == 2  # c is younger than 7 days
     remaining = {r[0] for r in db.execute("SELECT object_key FROM ingest_files")}
     assert remaining == {"traces/c.parquet"}
+    # the retired rows still count, with c's: /metrics never goes down
     assert db.execute(
-        "SELECT files, rows, bytes FROM ingest_totals WHERE dataset = 'traces' AND status = 'loaded'"
-    ).fetchone() == (2, 2, 20)
+        "SELECT sum(files), sum(rows), sum(bytes) FROM ingest_counters "
+        "WHERE dataset = 'traces' AND status = 'loaded'"
+    ).fetchone() == (3, 3, 30)
 
 
 def test_keeping_landing_files_forever_keeps_their_ledger_rows(database_url, landing_dir, db):

@@ -357,7 +357,8 @@ def test_out_of_disk(private_pg, tmp_path, record_fault):
         url = new_private_database(private_pg, name, tablespace="smalldisk")
         used_kb = _used_kb(disk)
         private_pg.resize_tmpfs(disk, f"{used_kb + 1536}k")  # room for a few files only
-        settings = make_settings(url, tmp_path / "landing")
+        # group commits of 2 files, one at a time: some commit before the disk fills
+        settings = make_settings(url, tmp_path / "landing", copy_group_files=2, copy_workers=1)
         burst = write_burst(open_landing(settings), traces=20, rows=ROWS)
         instance = dg.DagsterInstance.ephemeral()
         _, failed = execute_ingest(settings, instance=instance)
