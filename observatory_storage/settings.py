@@ -158,6 +158,23 @@ class Settings(BaseSettings):
     landing_quarantine_move: bool = Field(
         True, description="Move quarantined files to <landing>/_quarantine/."
     )
+    landing_lookback_minutes: float = Field(
+        15.0,
+        ge=0,
+        description="Discovery walks a time-partitioned folder (year=/month=/.../minute=, "
+        "YYYY/MM/DD/HH) only while its span ends within this many minutes before its "
+        "stream's newest one: a sensor tick lists what was written lately, not all history. "
+        "Older late files are found by the rolling sweep (LANDING_SWEEP_BATCH).",
+    )
+    landing_sweep_batch: int = Field(
+        5000,
+        ge=0,
+        description="Keys of each landing root every discovery pass (sensor tick, ingest) "
+        "also lists in key order, continuing where the last pass stopped: a full sweep of "
+        "N retained files takes N / this many passes (1.8M files at 5,000 a tick every 5 s: "
+        "~30 minutes). It finds late files in old folders and keys outside any time layout. "
+        "0 turns the sweep off (ingest --sweep still lists everything).",
+    )
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto...).")
     s3_region: str | None = Field(None, description="S3 region (AWS_REGION also works).")
     ingest_max_files_per_run: int = Field(500, ge=1, description="Most files one ingest run takes.")

@@ -35,13 +35,15 @@ def _check_dataset(dataset: str | None) -> None:
 
 
 def ingest_pass(settings: Settings, datasets: list[str] | None = None, *,
-                log_level: str = "CRITICAL", ephemeral: bool = False) -> IngestReport:
-    """The body of ``ingest``: with nothing pending, a listing and one ledger lookup (no
-    Dagster import, no run); else ``ingest_job`` in this process (``defs/in_process.py``).
+                log_level: str = "CRITICAL", ephemeral: bool = False,
+                sweep: bool = False) -> IngestReport:
+    """The body of ``ingest``: with nothing pending, one discovery pass (no Dagster import,
+    no run); else ``ingest_job`` in this process (``defs/in_process.py``). ``sweep``: the
+    pass lists every key of the landing (a backfill into old folders), not just what is new.
 
     Raises DatabaseUnavailable at once when the database cannot be reached."""
     with connect(settings) as conn:
-        pending = discovery.pending_roots(settings, conn, datasets)
+        pending = discovery.pending_roots(settings, conn, datasets, sweep=sweep)
     if pending is not None and not pending:
         return discovery.idle_report(settings)
     # lazy: Dagster costs ~1.5 s of start-up, paid only when a run starts
@@ -61,6 +63,11 @@ def ingest_command(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
     ephemeral: bool = EPHEMERAL,
+    sweep: bool = typer.Option(
+        False, "--sweep",
+        help="List every key of the landing now, not only the recent folders and the rolling "
+        "sweep's next keys (for files written into old folders: a backfill).",
+    ),
 ) -> None:
     """Load every pending landing file once, in this process, and print a summary.
 
@@ -82,7 +89,7 @@ def ingest_command(
         try:
             report = ingest_pass(settings, [dataset] if dataset else None,
                                  log_level=settings.log_level if verbose else "CRITICAL",
-                                 ephemeral=ephemeral)
+                                 ephemeral=ephemeral, sweep=sweep)
         except (DatabaseUnavailable, LandingMissing):
             raise  # exit 3 / exit 2, by clean_errors
         except RuntimeError as exc:  # landing unreadable, or the run failed

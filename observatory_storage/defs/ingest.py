@@ -29,7 +29,7 @@ from observatory_storage.db.connection import connect
 from observatory_storage.defs.assets import CONSISTENCY_CHECK, QUARANTINED_CHECK, RAW, Catalog
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import DB_RETRY_POLICY, describe, transient_errors_retried
-from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.discovery import forget, pending_objects
 from observatory_storage.ingest.loader import load_objects
 from observatory_storage.ingest.summary import SETTLED, DatasetSummary, FileOutcome
 from observatory_storage.landing import OUTSIDE_HINT, LandingError, ObjectGone, open_landing
@@ -236,7 +236,7 @@ def _select(settings: Settings, config: IngestFilesConfig):
             return pending_objects(settings, conn, datasets=sorted(wanted) or None), []
 
     landing = open_landing(settings)
-    objects, missing = [], []
+    objects, missing, gone = [], [], []
     for key in config.keys:
         dataset = dataset_of(key) or ""
         if wanted and dataset not in wanted:
@@ -245,8 +245,12 @@ def _select(settings: Settings, config: IngestFilesConfig):
             objects.append(landing.stat(key))
         except ObjectGone:  # deleted since the sensor listed it: nothing to load
             missing.append(FileOutcome(key, dataset, "skipped", error="gone before the run"))
+            gone.append(key)
         except LandingError as exc:  # an unsafe key in hand-written run config
             missing.append(FileOutcome(key, dataset, "gone", error=describe(exc, settings)))
+    if gone:  # the discovery backlog forgets them too
+        with connect(settings) as conn:
+            forget(conn, settings.db_schema, landing, gone)
     return objects, missing
 
 

@@ -1,16 +1,35 @@
-"""What still needs work: the landing's files that the ledger has not settled.
+"""What still needs work, found at the cost of what is new: the landing's files that the
+ledger has not settled.
 
-``pending_objects`` is what the sensor's tick and an ingest run load from; ``pending_roots``
-is the cheap question the CLI asks first (which landing roots have anything to load?), so
-an empty pass costs a listing and one ledger lookup, not a Dagster run. Exactly once is the
-ledger's job: listing a file twice, or a file another run holds, is harmless.
+A discovery pass (a sensor tick, ``ingest``, an ingest run) looks at three sources per
+landing root and lets the ledger decide which of their files need work:
+
+- the *recent* listing (``Landing.list_recent``): time-partitioned folders
+  (``year=/month=/...``, ``YYYY/MM/DD/HH``) are walked only back to LANDING_LOOKBACK_MINUTES
+  before their stream's newest one, so a tick lists what was written lately, not the
+  history the landing retains;
+- the *backlog* (``landing_backlog``): files a pass found and the ledger had not settled
+  (more than one run takes, files the sweep found), until the ledger settles them;
+- one step of the *rolling sweep* (``landing_sweeps``): the next LANDING_SWEEP_BATCH keys in
+  key order after where the last pass stopped, so every retained key is looked at again
+  every N / LANDING_SWEEP_BATCH passes. It finds what the recent listing cannot: late files
+  in old folders (a writer's clock behind, a backfill) and keys outside any time layout.
+  ``ingest --sweep`` lists everything at once instead.
+
+This state only saves work: exactly once is the ledger's job, and losing the backlog or the
+sweep cursor costs one sweep, never a file. ``pending_roots`` is the cheap question the CLI
+asks before it starts Dagster; ``backlog`` is the read-only view /health and /metrics take
+(no writes: the service may run as a read-only role).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 from observatory_storage.datasets import get_dataset
 from observatory_storage.ingest import ledger
@@ -28,11 +47,180 @@ def _roots(datasets: Sequence[str] | None) -> list[str]:
     return names
 
 
-def _needing_work(conn: psycopg.Connection, schema: str,
-                  listed: Iterable[LandingObject]) -> list[LandingObject]:
-    listed = list(listed)
-    known = ledger.lookup(conn, schema, (obj.key for obj in listed))
-    return [obj for obj in listed if ledger.needs_work(known.get(obj.key), obj)]
+def _table(schema: str, name: str) -> sql.Identifier:
+    return sql.Identifier(schema, name)
+
+
+def _has_state(conn: psycopg.Connection, schema: str) -> bool:
+    """Whether migration 0008's discovery tables exist (before it: full listings)."""
+    name = sql.Identifier(schema, "landing_backlog").as_string(conn)
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+
+
+@dataclass
+class Pass:
+    """What one discovery pass looked at (for logs and the benchmark)."""
+
+    recent: int = 0  # files the recent listings returned
+    backlog: int = 0  # backlog rows read
+    swept: int = 0  # files the sweep step listed
+    full: bool = False  # every key was listed (``--sweep``, or before migration 0008)
+
+
+def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
+             roots: Iterable[str], *, sweep: bool = False, write: bool = True,
+             report: Pass | None = None) -> list[LandingObject]:
+    """The files of ``roots`` that need work, from the three sources above.
+
+    ``sweep``: list every key now (and restart the rolling sweep). ``write`` False: only
+    read (no sweep step, backlog untouched), for /health and /metrics.
+    """
+    schema = settings.db_schema
+    report = report or Pass()
+    stateful = _has_state(conn, schema)
+    if not stateful:
+        sweep, write = True, False  # before migration 0008: the full listing of old
+    report.full = sweep
+    lookback = dt.timedelta(minutes=settings.landing_lookback_minutes)
+    candidates: dict[str, LandingObject] = {}  # key -> the newest version listed
+    covered: list[tuple[str, str | None, str | None]] = []  # (root, after, through) swept
+    for root in roots:
+        # a root's first pass (no sweep yet) lists everything: a landing that already holds
+        # files before the first run has them all found, as a later `ingest --sweep` would
+        first = write and stateful and not sweep and _sweep_cursor(conn, schema, landing,
+                                                                    root) is _NEVER
+        if sweep or first:
+            for obj in landing.list(root):
+                candidates[obj.key] = obj
+                report.swept += 1
+            covered.append((root, None, None))
+            if write:
+                _record_sweep(conn, schema, landing, root, None, done=True)
+            continue
+        for obj in landing.list_recent(root, lookback):
+            candidates[obj.key] = obj
+            report.recent += 1
+        if write and settings.landing_sweep_batch:
+            after, through = _sweep_step(conn, schema, landing, root,
+                                         settings.landing_sweep_batch, candidates, report)
+            covered.append((root, after, through))
+    seen = set(candidates)  # found by a listing of this pass
+    backlog: list[LandingObject] = []
+    if stateful:
+        backlog = _backlog(conn, schema, landing.identity, list(roots))
+        report.backlog = len(backlog)
+        for obj in backlog:
+            candidates.setdefault(obj.key, obj)
+    known = ledger.lookup(conn, schema, candidates)
+    todo = [obj for obj in candidates.values() if ledger.needs_work(known.get(obj.key), obj)]
+    if write:
+        _keep(conn, schema, landing.identity, todo, backlog, seen, covered)
+        todo = [obj for obj in todo if obj.key in seen or not _swept_away(obj.key, covered)]
+    return todo
+
+
+_NEVER = object()  # no sweep of this root was ever recorded
+
+
+def _sweep_cursor(conn: psycopg.Connection, schema: str, landing: Landing, root: str):
+    row = conn.execute(
+        sql.SQL("SELECT cursor FROM {} WHERE landing = %s AND root = %s").format(
+            _table(schema, "landing_sweeps")), (landing.identity, root)).fetchone()
+    return _NEVER if row is None else row[0]
+
+
+def _record_sweep(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
+                  cursor: str | None, *, done: bool) -> None:
+    conn.execute(
+        sql.SQL(
+            """INSERT INTO {} AS s (landing, root, cursor, pass_started_at, last_pass_at)
+               VALUES (%(landing)s, %(root)s, %(cursor)s, now(),
+                       CASE WHEN %(done)s THEN now() END)
+               ON CONFLICT (landing, root) DO UPDATE
+                   SET cursor = EXCLUDED.cursor,
+                       pass_started_at = CASE WHEN s.cursor IS NULL THEN now()
+                                              ELSE s.pass_started_at END,
+                       last_pass_at = CASE WHEN %(done)s THEN now() ELSE s.last_pass_at END"""
+        ).format(_table(schema, "landing_sweeps")),
+        {"landing": landing.identity, "root": root, "cursor": cursor, "done": done},
+    )
+
+
+def _sweep_step(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
+                batch: int, candidates: dict[str, LandingObject], report: Pass,
+                ) -> tuple[str | None, str | None]:
+    """The next ``batch`` keys of the rolling sweep; returns the key range it covered,
+    (after, through), ``through`` None when the pass reached the end (and starts over)."""
+    after = _sweep_cursor(conn, schema, landing, root)
+    after = None if after is _NEVER else after
+    step = landing.list_after(root, after, batch)
+    for obj in step:
+        candidates[obj.key] = obj
+    report.swept += len(step)
+    done = len(step) < batch
+    through = None if done else step[-1].key
+    _record_sweep(conn, schema, landing, root, through, done=done)
+    return after, through
+
+
+def _backlog(conn: psycopg.Connection, schema: str, landing: str,
+             roots: list[str]) -> list[LandingObject]:
+    rows = conn.execute(
+        sql.SQL("SELECT object_key, dataset, size_bytes, fingerprint, "
+                "extract(epoch FROM modified)::float8 FROM {} "
+                "WHERE landing = %s AND dataset = ANY(%s)").format(
+            _table(schema, "landing_backlog")), (landing, roots)).fetchall()
+    return [LandingObject(key, ds, size, fp, modified) for key, ds, size, fp, modified in rows]
+
+
+def _keep(conn: psycopg.Connection, schema: str, landing: str, todo: list[LandingObject],
+          backlog: list[LandingObject], seen: set[str],
+          covered: list[tuple[str, str | None, str | None]]) -> None:
+    """The backlog after a pass: every file that still needs work (new or changed rows
+    upserted), without those the ledger settled and those a listing of their key range no
+    longer found (gone)."""
+    table = _table(schema, "landing_backlog")
+    held = {obj.key: obj for obj in backlog}
+    pending = {obj.key for obj in todo}
+    changed = [obj for obj in todo if obj.key in seen and held.get(obj.key) != obj]
+    if changed:
+        conn.execute(
+            sql.SQL(
+                """INSERT INTO {} AS b (landing, object_key, dataset, size_bytes, fingerprint,
+                                        modified)
+                   SELECT %s, k, d, s, f, to_timestamp(m)
+                   FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[])
+                        AS v(k, d, s, f, m)
+                   ON CONFLICT (landing, object_key) DO UPDATE
+                       SET dataset = EXCLUDED.dataset, size_bytes = EXCLUDED.size_bytes,
+                           fingerprint = EXCLUDED.fingerprint, modified = EXCLUDED.modified"""
+            ).format(table),
+            (landing, [o.key for o in changed], [o.dataset for o in changed],
+             [o.size for o in changed], [o.fingerprint for o in changed],
+             [o.modified for o in changed]),
+        )
+    drop = sorted(key for key in held
+                  if key not in pending  # settled by the ledger
+                  or (key not in seen and _swept_away(key, covered)))  # gone from the landing
+    if drop:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE landing = %s AND object_key = ANY(%s)").format(
+            table), (landing, drop))
+
+
+def _swept_away(key: str, covered: list[tuple[str, str | None, str | None]]) -> bool:
+    """Whether a listing of this pass covered the key range of ``key`` (so not finding it
+    there means the file is gone); a full listing is the range (None, None)."""
+    root = key.partition("/")[0]
+    return any(swept_root == root and (after is None or key > after)
+               and (through is None or key <= through)
+               for swept_root, after, through in covered)
+
+
+def forget(conn: psycopg.Connection, schema: str, landing: Landing, keys: list[str]) -> None:
+    """Drop backlog rows of files that turned out to be gone (a run found them missing)."""
+    if keys and _has_state(conn, schema):
+        conn.execute(sql.SQL("DELETE FROM {} WHERE landing = %s AND object_key = ANY(%s)").format(
+            _table(schema, "landing_backlog")), (landing.identity, keys))
 
 
 def pending_objects(
@@ -43,15 +231,15 @@ def pending_objects(
     max_files: int | None = None,
     max_bytes: int | None = None,
     landing: Landing | None = None,
+    sweep: bool = False,
 ) -> list[LandingObject]:
-    """Listed objects the ledger says still need work, oldest first, within the bounds.
+    """Files that still need work, oldest first, within the bounds (a discovery pass).
 
     ``max_bytes`` stops before the file that would exceed it, but a first file larger
     than the bound is still returned alone (it must load some day).
     """
     landing = landing or open_landing(settings)
-    listed = (obj for name in _roots(datasets) for obj in landing.list(name))
-    todo = _needing_work(conn, settings.db_schema, listed)
+    todo = discover(settings, conn, landing, _roots(datasets), sweep=sweep)
     todo.sort(key=lambda obj: (obj.modified, obj.key))
     chosen: list[LandingObject] = []
     total = 0
@@ -66,15 +254,29 @@ def pending_objects(
 
 
 def pending_roots(settings: Settings, conn: psycopg.Connection,
-                  datasets: Sequence[str] | None) -> set[str] | None:
+                  datasets: Sequence[str] | None, *, sweep: bool = False) -> set[str] | None:
     """The landing roots (datasets, ``otlp``) with a file that still needs work; None when
     ``datasets`` names an unknown one (the run then names the valid ones)."""
     names = [n for n in (datasets or LANDING_ROOTS) if n in LANDING_ROOTS]
     if len(names) != len(datasets or names):
         return None
-    landing = open_landing(settings)
-    listed = [obj for name in names for obj in landing.list(name)]
-    return {obj.dataset for obj in _needing_work(conn, settings.db_schema, listed)}
+    todo = discover(settings, conn, open_landing(settings), names, sweep=sweep)
+    return {obj.dataset for obj in todo}
+
+
+@dataclass(frozen=True)
+class Backlog:
+    files: int
+    oldest_modified: float | None  # epoch seconds of the oldest pending file
+
+
+def backlog(settings: Settings, conn: psycopg.Connection, landing: Landing) -> Backlog:
+    """Pending files as /health and /metrics count them: read only, at the cost of the
+    recent listing and the backlog rows (never a full listing)."""
+    todo = discover(settings, conn, landing, LANDING_ROOTS, write=False) \
+        if _has_state(conn, settings.db_schema) else \
+        discover(settings, conn, landing, LANDING_ROOTS, sweep=True, write=False)
+    return Backlog(len(todo), min((o.modified for o in todo), default=None))
 
 
 def idle_report(settings: Settings) -> IngestReport:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from observatory_storage.landing.keys import LANDING_ROOTS, QUARANTINE_PREFIX, dataset_of
+from observatory_storage.landing.recent import walk_recent
 
 FORMAT_SUFFIXES = (".parquet", ".pq", ".arrow", ".feather", ".arrows", ".ipc")
 # How every report names files in no dataset folder (CLI summary, sensor tick, /health).
@@ -55,6 +56,27 @@ class Landing(abc.ABC):
     @abc.abstractmethod
     def list(self, dataset: str | None = None) -> Iterator[LandingObject]:
         """Visible objects (ignored names and _quarantine/ excluded), in key order."""
+
+    @property
+    @abc.abstractmethod
+    def identity(self) -> str:
+        """The landing, named the same by every process (discovery state is kept per it)."""
+
+    @abc.abstractmethod
+    def children(self, prefix: str) -> tuple[list[LandingObject], list[str]]:
+        """One folder: its visible files (in a dataset folder) and its subfolder names
+        (hidden and ``_``-prefixed ones left out). ``prefix`` "" is the landing's root."""
+
+    @abc.abstractmethod
+    def list_after(self, root: str, after: str | None, limit: int) -> list[LandingObject]:
+        """Up to ``limit`` visible objects under ``root``, in key order, after key
+        ``after`` (from the first when None): one step of a rolling sweep."""
+
+    def list_recent(self, root: str, lookback) -> Iterator[LandingObject]:
+        """Objects under ``root`` in the folders that may still receive files
+        (``landing/recent.py``: time folders older than ``lookback`` before their
+        stream's newest one are not walked)."""
+        yield from walk_recent(self.children, root, lookback)
 
     @abc.abstractmethod
     def stat(self, key: str) -> LandingObject:

@@ -108,6 +108,75 @@ class LocalLanding(Landing):
                 continue
             yield self._object(key, st, ds)
 
+    @property
+    def identity(self) -> str:
+        return str(self.root)
+
+    def _folder(self, prefix: str) -> Path:
+        return self.root.joinpath(*prefix.split("/")) if prefix else self.root
+
+    def _file(self, rel: str, entry: os.DirEntry) -> LandingObject | None:
+        """The visible object of a directory entry in a dataset folder, else None."""
+        if unsafe_reason(rel) is not None or is_ignored(rel):
+            return None
+        ds = dataset_of(rel)
+        if ds is None:
+            return None
+        try:
+            return self._object(rel, entry.stat(follow_symlinks=False), ds)
+        except FileNotFoundError:
+            return None
+
+    def children(self, prefix: str) -> tuple[list[LandingObject], list[str]]:
+        self._require_root()
+        try:
+            entries = list(os.scandir(self._folder(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return [], []
+        files, folders = [], []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not entry.name.startswith((".", "_")):
+                    folders.append(entry.name)
+            elif entry.is_file(follow_symlinks=False):
+                found = self._file(f"{prefix}/{entry.name}" if prefix else entry.name, entry)
+                if found is not None:
+                    files.append(found)
+        return files, folders
+
+    def list_after(self, root: str, after: str | None, limit: int) -> list[LandingObject]:
+        self._require_root()
+        out: list[LandingObject] = []
+        self._after(root, after, limit, out)
+        return out
+
+    def _after(self, prefix: str, after: str | None, limit: int, out: list) -> None:
+        """Keys below ``prefix`` greater than ``after``, in key order (a folder's keys sort
+        as its name plus "/"), skipping folders whose keys all sort before ``after``."""
+        try:
+            entries = list(os.scandir(self._folder(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        order = []
+        for entry in entries:
+            folder = entry.is_dir(follow_symlinks=False)
+            if folder and entry.name.startswith((".", "_")):
+                continue
+            rel = f"{prefix}/{entry.name}" if prefix else entry.name
+            order.append((rel + "/" if folder else rel, folder, entry))
+        order.sort(key=lambda item: item[0])
+        for sort_key, folder, entry in order:
+            if len(out) >= limit:
+                return
+            if folder:
+                if after is not None and after > sort_key and not after.startswith(sort_key):
+                    continue  # every key below sorts before ``after``
+                self._after(sort_key[:-1], after, limit, out)
+            elif after is None or sort_key > after:
+                found = self._file(sort_key, entry) if entry.is_file(follow_symlinks=False) else None
+                if found is not None:
+                    out.append(found)
+
     def list_outside(self) -> Iterator[LandingObject]:
         self._require_root()
         try:

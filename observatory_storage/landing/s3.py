@@ -123,6 +123,59 @@ class S3Landing(Landing):
                 continue
             yield self._object(key, item["Size"], item["ETag"], item["LastModified"], ds)
 
+    @property
+    def identity(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def _visible(self, key: str, item: dict) -> LandingObject | None:
+        if key.endswith("/") or is_ignored(key) or unsafe_reason(key) is not None:
+            return None
+        ds = dataset_of(key)
+        if ds is None:
+            return None
+        return self._object(key, item["Size"], item["ETag"], item["LastModified"], ds)
+
+    def children(self, prefix: str) -> tuple[list[LandingObject], list[str]]:
+        """One folder: one LIST request (with a delimiter) per 1,000 entries."""
+        full = (self._full(prefix) + "/") if prefix else (f"{self.prefix}/" if self.prefix else "")
+        files, folders = [], []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full, Delimiter="/")
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found = self._visible(self._relative(item["Key"]), item)
+                    if found is not None:
+                        files.append(found)
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(full):].rstrip("/")
+                    if name and not name.startswith((".", "_")):
+                        folders.append(name)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._listing_error(exc) from exc
+        return files, folders
+
+    def list_after(self, root: str, after: str | None, limit: int) -> list[LandingObject]:
+        """``StartAfter`` the cursor: one LIST request per 1,000 keys, however many keys
+        sort before it."""
+        out: list[LandingObject] = []
+        kwargs = {"Bucket": self.bucket, "Prefix": self._full(root) + "/"}
+        if after:
+            kwargs["StartAfter"] = self._full(after)
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                **kwargs, PaginationConfig={"PageSize": min(1000, max(limit, 1))})
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found = self._visible(self._relative(item["Key"]), item)
+                    if found is not None:
+                        out.append(found)
+                        if len(out) >= limit:
+                            return out
+        except (ClientError, BotoCoreError) as exc:
+            raise self._listing_error(exc) from exc
+        return out
+
     def list_outside(self) -> Iterator[LandingObject]:
         prefix = f"{self.prefix}/" if self.prefix else ""
         folders: list[str] = []

@@ -1,9 +1,10 @@
 """Landing backlog: files in the bucket that no run has taken yet, and how old they are;
 and the files no run will ever take, because they lie in no dataset folder.
 
-Listing a bucket costs one request per thousand S3 keys (or a folder walk), and the
-bucket keeps loaded files for RETENTION_LANDING_DAYS, so the result is cached for a few
-seconds and shared by /health and /metrics: a burst of probes lists the bucket once.
+From the same incremental state as the sensor (``ingest/discovery.py``, read only): the
+recent listing and the backlog table, never a full listing of the files the landing keeps
+for RETENTION_LANDING_DAYS. Still cached for a few seconds and shared by /health and
+/metrics: a burst of probes looks once.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
-from observatory_storage.landing import open_landing
-from observatory_storage.service import facts
+from observatory_storage.ingest import discovery
+from observatory_storage.landing import LandingError, open_landing
 from observatory_storage.settings import Settings, redact_text
 
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
-_KEYS_PER_QUERY = 10_000
 
 
 MISPLACED_SHOWN = 10  # keys /health names; the count is exact
@@ -67,23 +67,22 @@ class LandingBacklog:
     def _measure(self) -> Backlog:
         try:
             landing = open_landing(self._settings)
-            objects = {o.key: o.modified for o in landing.list()}
             misplaced = sorted(o.key for o in landing.list_outside())
         except Exception as exc:  # any bucket failure (S3 credentials, folder gone) is reported
             message = redact_text(f"cannot list {self._settings.landing_url}: {exc}", self._settings)
             log.warning("%s", message)
             return Backlog(None, None, message)
-        keys = sorted(objects)
         try:
             with self._pool.connection(timeout=self._probe_timeout) as conn:
-                pending: set[str] = set()
-                for i in range(0, len(keys), _KEYS_PER_QUERY):
-                    chunk = keys[i : i + _KEYS_PER_QUERY]
-                    pending |= facts.pending_keys(conn, self._settings.db_schema, chunk)
+                found = discovery.backlog(self._settings, conn, landing)
+                conn.rollback()
+        except LandingError as exc:
+            message = redact_text(f"cannot list {self._settings.landing_url}: {exc}", self._settings)
+            log.warning("%s", message)
+            return Backlog(None, None, message)
         except Exception as exc:
             message = redact_text(f"cannot compare the listing with the ledger: {exc}",
                                   self._settings)
             return Backlog(None, None, message)
-        oldest = min((objects[k] for k in pending), default=None)
-        return Backlog(len(pending), oldest, misplaced_files=len(misplaced),
+        return Backlog(found.files, found.oldest_modified, misplaced_files=len(misplaced),
                        misplaced_keys=tuple(misplaced[:MISPLACED_SHOWN]))

@@ -120,20 +120,6 @@ def ledger_summary(conn: psycopg.Connection, schema: str) -> LedgerSummary | Non
     )
 
 
-def pending_keys(conn: psycopg.Connection, schema: str, keys: list[str]) -> set[str]:
-    """The subset of ``keys`` the ledger has no row for (loaded or quarantined)."""
-    if not keys or not table_exists(conn, schema, "ingest_files"):
-        return set(keys)
-    known = conn.execute(
-        sql.SQL(
-            "SELECT k FROM unnest(%s::text[]) AS k WHERE NOT EXISTS "
-            "(SELECT 1 FROM {} f WHERE f.object_key = k)"
-        ).format(sql.Identifier(schema, "ingest_files")),
-        (keys,),
-    ).fetchall()
-    return {k for (k,) in known}
-
-
 @dataclass
 class Totals:
     files: int = 0

@@ -21,11 +21,12 @@ ALTER TABLE {{schema}}.ingest_files ADD COLUMN IF NOT EXISTS datasets jsonb;
 
 -- 2 -------------------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS {{schema}}.landing_sweeps (
-    landing   text NOT NULL,              -- the landing URL, as the process resolved it
-    root      text NOT NULL,              -- traces, metrics, logs, otlp
-    swept_at  timestamptz NOT NULL,
-    files     bigint,                     -- files the last sweep listed
-    seconds   double precision,           -- how long it took
+    landing         text NOT NULL,        -- the landing, as every process names it
+    root            text NOT NULL,        -- traces, metrics, logs, otlp
+    cursor          text,                 -- the last key the rolling sweep listed (NULL: start)
+    pass_started_at timestamptz,          -- when the current pass began
+    last_pass_at    timestamptz,          -- when the last complete pass ended
+    last_pass_files bigint,               -- files it listed
     PRIMARY KEY (landing, root)
 );
 
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS {{schema}}.landing_backlog (
     seen_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (landing, object_key)
 );
+CREATE INDEX IF NOT EXISTS landing_backlog_root_idx ON {{schema}}.landing_backlog (landing, dataset);
 
 -- 3 -------------------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS {{schema}}.ingest_counters (
