@@ -80,7 +80,6 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
     stateful = _has_state(conn, schema)
     if not stateful:
         sweep, write = True, False  # before migration 0008: the full listing of old
-    report.full = sweep
     lookback = dt.timedelta(minutes=settings.landing_lookback_minutes)
     candidates: dict[str, LandingObject] = {}  # key -> the newest version listed
     covered: list[tuple[str, str | None, str | None]] = []  # (root, after, through) swept
@@ -90,6 +89,7 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
         first = write and stateful and not sweep and _sweep_cursor(conn, schema, landing,
                                                                     root) is _NEVER
         if sweep or first:
+            report.full = True
             for obj in landing.list(root):
                 candidates[obj.key] = obj
                 report.swept += 1
