@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Days a loaded landing file is kept before deletion; empty keeps them forever.",
     )
+    dagster_run_retention_days: int | None = Field(
+        30,
+        ge=1,
+        description="Days Dagster keeps a finished run and its event log (the dagster_retention "
+        "job deletes older ones, never a run still going nor one holding an asset's latest "
+        "materialization or check result); empty keeps them forever.",
+    )
     partitions_ahead_days: int = Field(
         7, ge=1, description="Days of partitions (plain PostgreSQL) or chunks (TimescaleDB) "
         "created ahead by the partitions job."
@@ -276,7 +283,8 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// or postgres://")
         return value
 
-    @field_validator("retention_landing_days", "copy_workers", mode="before")
+    @field_validator("retention_landing_days", "dagster_run_retention_days", "copy_workers",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if value in ("", None) else value

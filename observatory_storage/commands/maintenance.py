@@ -85,6 +85,18 @@ def retention(
     _run([("retention", {"dry_run": dry_run})], json_output, ephemeral, verbose)
 
 
+@maintenance_app.command("dagster-runs")
+def dagster_runs(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
+    json_output: bool = JSON,
+    verbose: bool = VERBOSE,
+    ephemeral: bool = EPHEMERAL,
+) -> None:
+    """Delete Dagster runs and their events past DAGSTER_RUN_RETENTION_DAYS (never a run in
+    progress, nor one holding an asset's latest materialization or check result)."""
+    _run([("dagster_retention", {"dry_run": dry_run})], json_output, ephemeral, verbose)
+
+
 @maintenance_app.command("partitions")
 def partitions(json_output: bool = JSON, verbose: bool = VERBOSE,
                ephemeral: bool = EPHEMERAL) -> None:
@@ -148,8 +160,10 @@ def checks(json_output: bool = JSON, verbose: bool = VERBOSE,
 
 @maintenance_app.command("all")
 def run_all(json_output: bool = JSON, verbose: bool = VERBOSE, ephemeral: bool = EPHEMERAL) -> None:
-    """Every job in schedule order: partitions, rollups, retention, compression, vacuum."""
-    names = ("partitions", "rollups", "retention", "compression", "vacuum_analyze")
+    """Every job in schedule order: partitions, rollups, retention, Dagster runs,
+    compression, vacuum."""
+    names = ("partitions", "rollups", "retention", "dagster_retention", "compression",
+             "vacuum_analyze")
     _run([(name, None) for name in names], json_output, ephemeral, verbose)
 
 

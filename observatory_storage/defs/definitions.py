@@ -14,6 +14,7 @@ import dagster as dg
 
 from observatory_storage.defs import maintenance, resources, schedules
 from observatory_storage.defs.assets import catalog_for
+from observatory_storage.defs.dagster_retention import dagster_retention_job
 from observatory_storage.defs.ingest import build_ingest
 from observatory_storage.defs.maintenance import build_rollups
 from observatory_storage.defs.sensors import build_sensor
@@ -28,9 +29,11 @@ def build(schema: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[ingest.assets, rollups.assets],
         asset_checks=catalog.asset_checks,
-        jobs=[ingest.job, *maintenance.JOBS, rollups.job, catalog.asset_checks_job],
+        jobs=[ingest.job, *maintenance.JOBS, rollups.job, catalog.asset_checks_job,
+              dagster_retention_job],
         sensors=[build_sensor(catalog, ingest.job)],
-        schedules=[*schedules.build_schedules(rollups.job), catalog.asset_checks_schedule],
+        schedules=[*schedules.build_schedules(rollups.job), catalog.asset_checks_schedule,
+                   schedules.dagster_retention_schedule],
         resources=resources.RESOURCES,
         executor=dg.in_process_executor,
     )

@@ -98,6 +98,7 @@ JOB_OPS = {
     "partitions": "maintain_partitions",
     "compression": "compress_chunks",
     "rollups": "refresh_rollups",
+    "dagster_retention": "prune_dagster_runs",
 }
 
 

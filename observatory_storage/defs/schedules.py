@@ -13,6 +13,7 @@ stopped: it changes how late rows are written and only works with the Timescale 
 import dagster as dg
 
 from observatory_storage.defs.assets import ROLLUPS_CRON
+from observatory_storage.defs.dagster_retention import dagster_retention_job
 from observatory_storage.defs.maintenance import (
     compression_job,
     migrate_job,
@@ -51,3 +52,7 @@ MAINTENANCE_SCHEDULES = [
     _schedule(vacuum_analyze_job, "17 3 * * *", RUNNING, "Nightly VACUUM (ANALYZE)."),
     _schedule(compression_job, "0 4 * * *", STOPPED, "Daily compression (licensed TimescaleDB)."),
 ]
+
+dagster_retention_schedule = _schedule(
+    dagster_retention_job, "45 2 * * *", RUNNING,
+    "Daily: Dagster runs and their events past DAGSTER_RUN_RETENTION_DAYS.")

@@ -29,7 +29,8 @@ def test_retention_dry_run_then_all(settings, db, monkeypatch, tmp_path):
     everything = runner.invoke(app, ["maintenance", "all", "--json"])
     assert everything.exit_code == 0, everything.output
     jobs = [r["job"] for r in json.loads(everything.stdout)]
-    assert jobs == ["partitions", "rollups", "retention", "compression", "vacuum_analyze"]
+    assert jobs == ["partitions", "rollups", "retention", "dagster_retention", "compression",
+                    "vacuum_analyze"]
     assert db.execute("SELECT sum(spans) FROM traces_hourly").fetchone()[0] == 80
 
     # every command ran its Dagster job, recorded where the UI reads (DAGSTER_HOME)
