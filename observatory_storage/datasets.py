@@ -59,7 +59,7 @@ class Column:
     otel_scale: float = 1.0  # OTLP value x scale = column value (seconds -> ms: 1000)
     added_in: str = "0002"  # the migration that created the column (0002: the tables)
 
-    @property
+    @functools.cached_property  # (frozen: the cache goes straight into the instance dict)
     def arrow_type(self) -> pa.DataType:
         base, _, args = self.pg_type.partition("(")
         if base == "numeric":  # exact: decimal128 is COPYed as PostgreSQL numeric
@@ -102,7 +102,7 @@ class Dataset:
                 return c
         raise KeyError(name)
 
-    @property
+    @functools.cached_property
     def arrow_schema(self) -> pa.Schema:
         import pyarrow as pa  # lazy, as in arrow_types()
 

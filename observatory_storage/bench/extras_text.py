@@ -22,8 +22,39 @@ def _processes(title: str, rows: list[dict]) -> str:
     )
 
 
+def _scale(scale: dict) -> list[str]:
+    head = ("| landing | files | ledger rows | tick s | full listing s | S3 requests per tick "
+            "(full) | /health p50 / p99 s | /metrics refresh s | empty `ingest` s |")
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    rows = []
+    for where in ("local", "s3"):
+        for r in scale.get(where, []):
+            if "skipped" in r:
+                rows.append(f"| {where} | skipped: {r['skipped']} | | | | | | | |")
+                continue
+            s3 = (f"{r['s3_requests_per_tick']} ({r['s3_requests_full']})"
+                  if r.get("s3_requests_per_tick") is not None else "-")
+            rows.append(f"| {where} | {r['files']:,} | {r['ledger_rows']:,} | {r['tick_s']} | "
+                        f"{r['full_listing_s']} | {s3} | {r['health_p50_s']} / "
+                        f"{r['health_p99_s']} | {r['metrics_refresh_s']} | "
+                        f"{r.get('ingest_empty_s', '-')} |")
+    parts = [_table(f"Scale with time ({scale.get('layout')}; every file loaded, one new):",
+                    head, rule, rows)]
+    f = scale.get("files_per_second")
+    if f:
+        parts.append(_table(
+            f"Small files ({f['files']:,} Parquet files of 10 rows, {f['bytes_per_file']:,} B):",
+            "| load | files/s |", "|---|---:|",
+            [f"| group commits (COPY_GROUP_FILES=100) | {f['grouped_files_per_second']:,} |",
+             f"| one transaction per file | {f['one_per_file_files_per_second']:,} |",
+             f"| ratio | {f['ratio']}x |"]))
+    return parts
+
+
 def extras_markdown(extras: dict) -> list[str]:
     parts = []
+    if "scale" in extras:
+        parts += _scale(extras["scale"])
     if "processes" in extras:
         parts.append(_processes("Whole `observatory-storage ingest` processes (spawn to exit):",
                                 extras["processes"]))

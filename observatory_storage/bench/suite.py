@@ -20,6 +20,7 @@ from observatory_storage.bench.processes import run_processes
 from observatory_storage.bench.queries import run_queries
 from observatory_storage.bench.report import Report, machine, package_versions
 from observatory_storage.bench.runner import run_methods, say
+from observatory_storage.bench.scale import run_scale
 from observatory_storage.db import embedded
 from observatory_storage.settings import Settings
 
@@ -29,7 +30,8 @@ __all__ = ["METHODS", "Options", "databases", "markdown", "run"]
 def run(settings: Settings, server: str, *, rows: int, methods: list[str], data_dir: Path,
         options: Options, copy_suite: bool = False, levels: list[int] = (),
         big_file_gb: float = 0.0, indexes: bool = False, queries: bool = False,
-        query_rows: int = 10_000_000, e2e: bool = False, keep: bool = False) -> Report:
+        query_rows: int = 10_000_000, e2e: bool = False, keep: bool = False,
+        scale: dict | None = None) -> Report:
     report = Report(
         backend=databases.backend_kind(server),
         server=databases.shown(server),
@@ -37,6 +39,10 @@ def run(settings: Settings, server: str, *, rows: int, methods: list[str], data_
         machine=machine() | {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
         versions=package_versions() | databases.server_versions(server),
     )
+    if scale is not None:
+        report.extras["scale"] = run_scale(server, data_dir, **scale)
+    if not methods:
+        return report
     say(f"bench: {rows:,} spans on {report.backend} ({report.server}); preparing data ...")
     data = bench_data.prepare(data_dir / f"spans-{rows}", rows)
     report.methods = run_methods(methods, data, server, options, keep=keep)

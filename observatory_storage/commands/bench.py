@@ -51,6 +51,14 @@ def bench_command(
     queries: bool = typer.Option(False, "--queries", help="Query latency at --query-rows spans."),
     query_rows: int = typer.Option(10_000_000, help="Spans loaded for --queries."),
     keep_databases: bool = typer.Option(False, help="Keep the benchmark databases."),
+    scale: bool = typer.Option(
+        False, "--scale",
+        help="Tick, /health, /metrics and empty-ingest cost as the landing and the ledger grow "
+        "(alone: no load methods unless --methods is given), and small files per second.",
+    ),
+    scale_files: str = typer.Option("10000,100000,1000000", help="--scale: local landing sizes."),
+    scale_s3_files: str = typer.Option("10000,100000", help="--scale: S3 (moto) landing sizes."),
+    scale_ledger: str = typer.Option("1000000,10000000", help="--scale: ledger row counts."),
     indexes: bool = typer.Option(
         False, "--indexes", help="Raw COPY rows/s under different index sets (the trade-off)."
     ),
@@ -67,6 +75,8 @@ def bench_command(
 
     if copy_suite and methods == ALL_METHODS:
         methods = COPY_SUITE
+    if scale and methods == ALL_METHODS:
+        methods = ""  # --scale alone measures scaling only
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     unknown = sorted(set(chosen) - set(suite.METHODS))
     if unknown:
@@ -89,6 +99,8 @@ def bench_command(
         settings, server, rows=rows, methods=chosen, data_dir=data_dir, options=options,
         copy_suite=copy_suite, levels=levels, big_file_gb=big_file_gb, indexes=indexes,
         queries=queries, query_rows=query_rows, e2e=e2e, keep=keep_databases,
+        scale={"sizes": _numbers(scale_files), "s3_sizes": _numbers(scale_s3_files),
+               "ledger_rows": _numbers(scale_ledger)} if scale else None,
     )
     payload = report.as_dict()
     if out is not None:
@@ -101,6 +113,13 @@ def bench_command(
         typer.echo(json.dumps(payload, indent=2, default=str))
     else:
         typer.echo(suite.markdown(report))
+
+
+def _numbers(text: str) -> list[int]:
+    try:
+        return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected numbers like 10000,100000") from None
 
 
 def _levels(text: str | None) -> list[int]:

@@ -103,162 +103,6 @@ def load_one(
     return result
 
 
-@dataclass
-class _Read:
-    """A small file of a group, read and conformed into memory before the transaction."""
-
-    obj: LandingObject
-    source: ConformedFile
-    batches: list
-    seconds: float  # reading and conforming it
-
-
-class _Refused(Exception):
-    """PostgreSQL refused a row of one file of a group: that file leaves the group."""
-
-    def __init__(self, read: _Read | None, bad: BadFile | None):
-        self.read, self.bad = read, bad
-
-
-def load_group(
-    settings: Settings,
-    conn: psycopg.Connection,
-    landing: Landing,
-    objs: list[LandingObject],
-    *,
-    run_id: str,
-    log=logger,
-    slots: TimeSlots | None = None,
-) -> list[FileOutcome]:
-    """Small files in one transaction, a group commit: one claim statement, one COPY per
-    table, one ledger update and one commit for them all, each file still with a ledger row
-    of its own (exactly once, as :func:`load_one`).
-
-    Files are read and conformed into memory first: one that is unreadable or breaks its
-    contract is quarantined on its own and never joins the transaction. One that PostgreSQL
-    refuses during the COPY (its line says which file) is quarantined and the group is
-    loaded again without it; when the refusal names no line, every file is loaded on its
-    own instead. Returns the outcomes in the order of ``objs``.
-    """
-    outcomes: dict[str, FileOutcome] = {}
-    group: list[_Read] = []
-    for obj in objs:
-        started = time.perf_counter()
-        try:
-            with landing.open(obj) as handle:
-                source = ConformedFile(settings, handle, obj, slots=slots)
-                batches = list(source.batches())
-        except ObjectGone as exc:
-            log.warning(f"gone {obj.key}: {exc}")
-            outcomes[obj.key] = FileOutcome(obj.key, obj.dataset, "gone", 0, obj.size,
-                                            time.perf_counter() - started, str(exc))
-            continue
-        except BadFile as bad:
-            outcomes[obj.key] = quarantine(settings, conn, landing, obj, bad, run_id, log,
-                                           _outcome_of(obj, started))
-            continue
-        group.append(_Read(obj, source, batches, time.perf_counter() - started))
-    while group:
-        try:
-            outcomes.update(_commit_group(settings, conn, group, run_id, log))
-            break
-        except _Refused as refused:
-            if refused.read is None:  # no line to tell the file by: one at a time
-                for read in group:
-                    outcomes[read.obj.key] = load_one(settings, conn, landing, read.obj,
-                                                      run_id=run_id, log=log, slots=slots)
-                break
-            group.remove(refused.read)
-            obj = refused.read.obj
-            outcomes[obj.key] = quarantine(
-                settings, conn, landing, obj, refused.bad, run_id, log,
-                _outcome_of(obj, time.perf_counter() - refused.read.seconds))
-    return [outcomes[obj.key] for obj in objs]
-
-
-def _outcome_of(obj: LandingObject, started: float):
-    def outcome(status: str, rows: int = 0, error: str | None = None, **_):
-        return FileOutcome(obj.key, obj.dataset, status, rows, obj.size,
-                           time.perf_counter() - started, error)
-
-    return outcome
-
-
-def _commit_group(settings: Settings, conn: psycopg.Connection, group: list[_Read],
-                  run_id: str, log) -> dict[str, FileOutcome]:
-    schema = settings.db_schema
-    started = time.perf_counter()
-    outcomes: dict[str, FileOutcome] = {}
-    with conn.transaction():
-        states = ledger.claim_group(conn, schema, [r.obj for r in group], run_id)
-        claimed = [r for r in group if states[r.obj.key] == ledger.CLAIMED]
-        for read in group:
-            obj = read.obj
-            if states[obj.key] == ledger.CONFLICT:
-                ledger.record_conflict(conn, schema, obj)
-                log.warning(f"conflict {obj.key}: {CONFLICT_MESSAGE}")
-                outcomes[obj.key] = FileOutcome(obj.key, obj.dataset, "conflict", 0, obj.size,
-                                                read.seconds, CONFLICT_MESSAGE)
-            elif states[obj.key] == ledger.SKIPPED:
-                outcomes[obj.key] = FileOutcome(obj.key, obj.dataset, "skipped", 0, obj.size,
-                                                read.seconds)
-        tables: dict[str, list[tuple[_Read, pa.RecordBatch]]] = {}
-        for read in claimed:
-            for name, batch in read.batches:
-                tables.setdefault(name, []).append((read, batch))
-        with conn.cursor() as cur:
-            for name, items in tables.items():
-                try:
-                    copy_batches(cur, get_dataset(name), (batch for _, batch in items),
-                                 schema=schema, buffer_size=settings.copy_buffer_size,
-                                 flush_interval_ms=settings.copy_flush_interval)
-                except psycopg.Error as exc:
-                    if not is_data_error(exc):
-                        raise
-                    raise _Refused(*_refused_file(items, exc)) from None
-        share = (time.perf_counter() - started) / max(len(claimed), 1)
-        loads = []
-        for read in claimed:
-            loaded = read.source.loaded(sum(read.source.rows.values()))
-            seconds = read.seconds + share
-            loads.append({"key": read.obj.key, "rows": loaded.rows,
-                          "duration_ms": seconds * 1000, "min_time": loaded.min_time,
-                          "max_time": loaded.max_time, "dataset": loaded.dataset,
-                          "unpriced_rows": loaded.unpriced, "per_dataset": loaded.per_dataset})
-            outcomes[read.obj.key] = FileOutcome(
-                read.obj.key, loaded.dataset, "loaded", loaded.rows, read.obj.size, seconds,
-                None, 0, loaded.unpriced, loaded.unusable)
-        if loads:
-            ledger.mark_group_loaded(conn, schema, loads)
-    if claimed:
-        log.info(f"loaded {len(claimed)} file(s) in one transaction: "
-                 f"{sum(o.rows for o in outcomes.values())} rows in "
-                 f"{time.perf_counter() - started:.2f}s")
-    return outcomes
-
-
-def _refused_file(items: list[tuple[_Read, pa.RecordBatch]],
-                  exc: psycopg.Error) -> tuple[_Read | None, BadFile | None]:
-    """The file of a group's COPY that PostgreSQL refused (from the COPY's line number), and
-    the refusal as a BadFile with the row counted within that file."""
-    match = _COPY_CONTEXT.search(exc.diag.context or "")
-    if not match:
-        return None, None
-    line = int(match.group(1)) - 1  # 0-based row within this COPY
-    first = 0  # this COPY's row where the current file's rows began
-    offset = 0
-    current = None
-    for read, batch in items:
-        if read is not current:
-            current, first = read, offset
-        if line < offset + batch.num_rows:
-            bad = rejected(read.obj.key, exc)
-            bad.row = line - first
-            return read, bad
-        offset += batch.num_rows
-    return None, None
-
-
 class TimeSpan:
     """Earliest and latest event time of the batches that pass through ``observe``.
 
@@ -403,7 +247,7 @@ def is_data_error(exc: psycopg.Error) -> bool:
     return state[:2] in _DATA_ERROR_CLASSES
 
 
-_COPY_CONTEXT = re.compile(r"COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?")
+COPY_CONTEXT = re.compile(r"COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?")
 
 
 def rejected(key: str, exc: psycopg.Error) -> RejectedByDatabase:
@@ -412,7 +256,7 @@ def rejected(key: str, exc: psycopg.Error) -> RejectedByDatabase:
     diag = exc.diag
     row = None
     column = diag.column_name
-    match = _COPY_CONTEXT.search(diag.context or "")
+    match = COPY_CONTEXT.search(diag.context or "")
     if match:
         row = int(match.group(1)) - 1  # COPY counts lines from 1; we report rows from 0
         if column is None and match.group(2):

@@ -35,7 +35,8 @@ import psycopg
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest import ledger, parts
 from observatory_storage.ingest.chunks import TimeSlots
-from observatory_storage.ingest.load_file import CONFLICT_MESSAGE, load_group, load_one
+from observatory_storage.ingest.load_file import CONFLICT_MESSAGE, load_one
+from observatory_storage.ingest.load_group import load_group
 from observatory_storage.ingest.summary import FileOutcome, IngestReport
 from observatory_storage.landing import Landing, LandingObject, open_landing
 from observatory_storage.settings import Settings

@@ -48,6 +48,7 @@ PROVIDER_IDS: dict[str, str] = {
 }
 
 
+@functools.cache
 def source_name() -> str:
     return f"genai-prices {importlib.metadata.version('genai-prices')}"
 
@@ -129,8 +130,12 @@ class Pricer:
         self.source = source_name() if enabled else None
         self.unpriced = 0
         self.priced = 0
+        # the rows of the last batch left unpriced (a boolean mask; None: none were), so a
+        # batch of several files' rows counts each file's
+        self.last_unpriced: pa.Array | None = None
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        self.last_unpriced = None
         names = batch.schema.names
         cost = batch.column("cost_usd")
         source = batch.column("cost_source")
@@ -175,6 +180,8 @@ class Pricer:
             mask = pc.and_(need, pc.and_(same_model, same_provider)).fill_null(False)
             if r is None:
                 self.unpriced += pc.sum(mask.cast(pa.int64())).as_py() or 0
+                self.last_unpriced = mask if self.last_unpriced is None else pc.or_(
+                    self.last_unpriced, mask)
                 continue
             value = pc.add(
                 pc.add(pc.multiply(uncached, r.input), pc.multiply(cache_read, r.cache_read)),
