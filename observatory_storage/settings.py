@@ -182,6 +182,15 @@ class Settings(BaseSettings):
         "~30 minutes). It finds late files in old folders and keys outside any time layout. "
         "0 turns the sweep off (ingest --sweep still lists everything).",
     )
+    landing_sweep_minutes: float = Field(
+        60.0,
+        ge=0,
+        description="Least minutes between the start of two rolling sweeps of a landing "
+        "root: once a sweep has listed every key, passes list only the recent folders "
+        "until this long after it finished. A late file in an old folder (or a key "
+        "outside any time layout) is found within this plus one sweep's duration. "
+        "0: a new sweep starts as soon as one ends.",
+    )
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto...).")
     s3_region: str | None = Field(None, description="S3 region (AWS_REGION also works).")
     ingest_max_files_per_run: int = Field(500, ge=1, description="Most files one ingest run takes.")

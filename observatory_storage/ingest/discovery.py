@@ -12,8 +12,10 @@ landing root and lets the ledger decide which of their files need work:
   (more than one run takes, files the sweep found), until the ledger settles them;
 - one step of the *rolling sweep* (``landing_sweeps``): the next LANDING_SWEEP_BATCH keys in
   key order after where the last pass stopped, so every retained key is looked at again
-  every N / LANDING_SWEEP_BATCH passes. It finds what the recent listing cannot: late files
-  in old folders (a writer's clock behind, a backfill) and keys outside any time layout.
+  N / LANDING_SWEEP_BATCH passes; once it has reached the end, the next sweep starts
+  LANDING_SWEEP_MINUTES after (passes in between list only the recent folders). It finds
+  what the recent listing cannot: late files in old folders (a writer's clock behind, a
+  backfill) and keys outside any time layout, within one sweep interval.
   ``ingest --sweep`` lists everything at once instead.
 
 This state only saves work: exactly once is the ledger's job, and losing the backlog or the
@@ -83,6 +85,7 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
     lookback = dt.timedelta(minutes=settings.landing_lookback_minutes)
     candidates: dict[str, LandingObject] = {}  # key -> the newest version listed
     covered: list[tuple[str, str | None, str | None]] = []  # (root, after, through) swept
+    listed: set[str] = set()  # folders the recent listings listed whole
     for root in roots:
         # a root's first pass (no sweep yet) lists everything: a landing that already holds
         # files before the first run has them all found, as a later `ingest --sweep` would
@@ -97,10 +100,11 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
             if write:
                 _record_sweep(conn, schema, landing, root, None, done=True)
             continue
-        for obj in landing.list_recent(root, lookback):
+        for obj in landing.list_recent(root, lookback, listed):
             candidates[obj.key] = obj
             report.recent += 1
-        if write and settings.landing_sweep_batch:
+        if write and settings.landing_sweep_batch and _sweep_due(
+                conn, schema, landing, root, settings.landing_sweep_minutes):
             after, through = _sweep_step(conn, schema, landing, root,
                                          settings.landing_sweep_batch, candidates, report)
             covered.append((root, after, through))
@@ -114,8 +118,9 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
     known = ledger.lookup(conn, schema, candidates)
     todo = [obj for obj in candidates.values() if ledger.needs_work(known.get(obj.key), obj)]
     if write:
-        _keep(conn, schema, landing.identity, todo, backlog, seen, covered)
-        todo = [obj for obj in todo if obj.key in seen or not _swept_away(obj.key, covered)]
+        _keep(conn, schema, landing.identity, todo, backlog, seen, covered, listed)
+        todo = [obj for obj in todo
+                if obj.key in seen or not _swept_away(obj.key, covered, listed)]
     return todo
 
 
@@ -127,6 +132,19 @@ def _sweep_cursor(conn: psycopg.Connection, schema: str, landing: Landing, root:
         sql.SQL("SELECT cursor FROM {} WHERE landing = %s AND root = %s").format(
             _table(schema, "landing_sweeps")), (landing.identity, root)).fetchone()
     return _NEVER if row is None else row[0]
+
+
+def _sweep_due(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
+               interval_minutes: float) -> bool:
+    """Whether this pass takes a sweep step: a sweep is under way (a cursor is kept), or
+    the last one finished at least LANDING_SWEEP_MINUTES ago (or none ever finished)."""
+    row = conn.execute(
+        sql.SQL("SELECT cursor IS NOT NULL OR last_pass_at IS NULL "
+                "OR last_pass_at <= now() - make_interval(secs => %s) "
+                "FROM {} WHERE landing = %s AND root = %s").format(
+            _table(schema, "landing_sweeps")),
+        (interval_minutes * 60, landing.identity, root)).fetchone()
+    return row is None or row[0]
 
 
 def _record_sweep(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
@@ -175,7 +193,7 @@ def _backlog(conn: psycopg.Connection, schema: str, landing: str,
 
 def _keep(conn: psycopg.Connection, schema: str, landing: str, todo: list[LandingObject],
           backlog: list[LandingObject], seen: set[str],
-          covered: list[tuple[str, str | None, str | None]]) -> None:
+          covered: list[tuple[str, str | None, str | None]], listed: set[str]) -> None:
     """The backlog after a pass: every file that still needs work (new or changed rows
     upserted), without those the ledger settled and those a listing of their key range no
     longer found (gone)."""
@@ -201,15 +219,19 @@ def _keep(conn: psycopg.Connection, schema: str, landing: str, todo: list[Landin
         )
     drop = sorted(key for key in held
                   if key not in pending  # settled by the ledger
-                  or (key not in seen and _swept_away(key, covered)))  # gone from the landing
+                  or (key not in seen and _swept_away(key, covered, listed)))  # gone
     if drop:
         conn.execute(sql.SQL("DELETE FROM {} WHERE landing = %s AND object_key = ANY(%s)").format(
             table), (landing, drop))
 
 
-def _swept_away(key: str, covered: list[tuple[str, str | None, str | None]]) -> bool:
-    """Whether a listing of this pass covered the key range of ``key`` (so not finding it
-    there means the file is gone); a full listing is the range (None, None)."""
+def _swept_away(key: str, covered: list[tuple[str, str | None, str | None]],
+                listed: set[str] = frozenset()) -> bool:
+    """Whether a listing of this pass covered ``key`` (so not finding it there means the
+    file is gone): its folder was listed whole, or a sweep listed its key range (a full
+    listing is the range (None, None))."""
+    if key.rpartition("/")[0] in listed:
+        return True
     root = key.partition("/")[0]
     return any(swept_root == root and (after is None or key > after)
                and (through is None or key <= through)
@@ -268,6 +290,9 @@ def pending_roots(settings: Settings, conn: psycopg.Connection,
 class Backlog:
     files: int
     oldest_modified: float | None  # epoch seconds of the oldest pending file
+    # when the landing's least recently finished sweep ended (epoch seconds): every file
+    # older than that was listed at least once since; None before a sweep of every root
+    swept_through: float | None = None
 
 
 def backlog(settings: Settings, conn: psycopg.Connection, landing: Landing) -> Backlog:
@@ -276,7 +301,20 @@ def backlog(settings: Settings, conn: psycopg.Connection, landing: Landing) -> B
     todo = discover(settings, conn, landing, LANDING_ROOTS, write=False) \
         if _has_state(conn, settings.db_schema) else \
         discover(settings, conn, landing, LANDING_ROOTS, sweep=True, write=False)
-    return Backlog(len(todo), min((o.modified for o in todo), default=None))
+    return Backlog(len(todo), min((o.modified for o in todo), default=None),
+                   _swept_through(conn, settings.db_schema, landing))
+
+
+def _swept_through(conn: psycopg.Connection, schema: str, landing: Landing) -> float | None:
+    if not _has_state(conn, schema):
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT count(*), count(last_pass_at), "
+                "extract(epoch FROM min(last_pass_at))::float8 FROM {} "
+                "WHERE landing = %s AND root = ANY(%s)").format(_table(schema, "landing_sweeps")),
+        (landing.identity, list(LANDING_ROOTS))).fetchone()
+    roots, finished, oldest = row
+    return oldest if roots == finished == len(LANDING_ROOTS) else None
 
 
 def idle_report(settings: Settings) -> IngestReport:

@@ -72,11 +72,13 @@ class Landing(abc.ABC):
         """Up to ``limit`` visible objects under ``root``, in key order, after key
         ``after`` (from the first when None): one step of a rolling sweep."""
 
-    def list_recent(self, root: str, lookback) -> Iterator[LandingObject]:
+    def list_recent(self, root: str, lookback,
+                    listed: set[str] | None = None) -> Iterator[LandingObject]:
         """Objects under ``root`` in the folders that may still receive files
         (``landing/recent.py``: time folders older than ``lookback`` before their
-        stream's newest one are not walked)."""
-        yield from walk_recent(self.children, root, lookback)
+        stream's newest one are not walked); ``listed`` collects the folders whose every
+        file was listed."""
+        yield from walk_recent(self.children, root, lookback, listed)
 
     @abc.abstractmethod
     def stat(self, key: str) -> LandingObject:

@@ -24,21 +24,26 @@ from observatory_storage.landing.partitions import Partition, segment_span
 Children = Callable[[str], tuple[list, list[str]]]
 
 
-def walk_recent(children: Children, top: str, lookback: timedelta) -> Iterator:
+def walk_recent(children: Children, top: str, lookback: timedelta,
+                listed: set[str] | None = None) -> Iterator:
     """Files of ``top`` and below, skipping time folders older than ``lookback`` before
-    their stream's newest partition (see the module docstring)."""
-    yield from _walk(children, top, Partition(), [None], lookback)
+    their stream's newest partition (see the module docstring). ``listed``, when given,
+    collects the folders (``a/b``) whose files were all listed."""
+    seen = listed if listed is not None else set()
+    yield from _walk(children, top, Partition(), [None], lookback, seen)
 
 
 def _walk(children: Children, prefix: str, at: Partition, cutoff: list[datetime | None],
-          lookback: timedelta) -> Iterator:
+          lookback: timedelta, listed: set[str]) -> Iterator:
     files, folders = children(prefix)
+    listed.add(prefix)
     yield from files
     timed: list[tuple[Partition, str]] = []
     for name in folders:
         span = segment_span(name, at)
         if span is None:  # a new stream below: its own clock
-            yield from _walk(children, _join(prefix, name), Partition(), [None], lookback)
+            yield from _walk(children, _join(prefix, name), Partition(), [None], lookback,
+                             listed)
         else:
             timed.append((span, name))
     if not timed:
@@ -49,7 +54,7 @@ def _walk(children: Children, prefix: str, at: Partition, cutoff: list[datetime 
     for span, name in timed:
         if cutoff[0] is not None and span.end <= cutoff[0]:
             break  # this one and every older sibling ended before the lookback
-        yield from _walk(children, _join(prefix, name), span, cutoff, lookback)
+        yield from _walk(children, _join(prefix, name), span, cutoff, lookback, listed)
 
 
 def _join(prefix: str, name: str) -> str:

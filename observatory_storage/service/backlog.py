@@ -35,6 +35,7 @@ class Backlog:
     error: str | None = None
     misplaced_files: int | None = None  # files in no dataset folder: never loaded
     misplaced_keys: tuple[str, ...] = ()
+    swept_through: float | None = None  # see discovery.Backlog
 
     @property
     def lag_seconds(self) -> float | None:
@@ -85,4 +86,5 @@ class LandingBacklog:
                                   self._settings)
             return Backlog(None, None, message)
         return Backlog(found.files, found.oldest_modified, misplaced_files=len(misplaced),
-                       misplaced_keys=tuple(misplaced[:MISPLACED_SHOWN]))
+                       misplaced_keys=tuple(misplaced[:MISPLACED_SHOWN]),
+                       swept_through=found.swept_through)

@@ -14,7 +14,7 @@ they never apply migrations and never start an embedded database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -107,6 +107,9 @@ def health_document(
             "conflicts": ledger.conflicts if ledger else None,
             "misplaced_files": waiting.misplaced_files,
             "misplaced_keys": list(waiting.misplaced_keys),
+            # files written before this were all listed by a sweep since (late ones too)
+            "swept_through": None if waiting.swept_through is None
+            else _iso(datetime.fromtimestamp(waiting.swept_through, UTC)),
         }
         if ledger and ledger.quarantined_files:
             doc["ingest"]["quarantined_keys"] = list(ledger.quarantined_keys)

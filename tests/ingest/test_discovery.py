@@ -75,7 +75,8 @@ def test_list_after_continues_in_key_order(stream):
 def test_late_files_are_found_by_the_rolling_sweep_and_the_backlog_keeps_them(
         database_url, stream, db):
     landing_dir, landing, keys = stream
-    settings = make_settings(database_url, landing_dir, landing_sweep_batch=100)
+    settings = make_settings(database_url, landing_dir, landing_sweep_batch=100,
+                             landing_sweep_minutes=0)
     with connect(settings, autocommit=True) as conn:
         first = Pass()
         todo = discover(settings, conn, landing, ["otlp"], report=first)

@@ -101,6 +101,7 @@ def test_metrics_add_up_what_other_processes_loaded(
     assert (doc["ingest"]["misplaced_files"], doc["ingest"]["misplaced_keys"]) == (
         1, ["foo/x.parquet"])
     assert (status, doc["status"]) == (200, "degraded")
+    assert doc["ingest"]["swept_through"] is None  # no pass has listed every key yet
     assert "1 landing file(s) not in a dataset folder" in doc["problems"][0]
     assert served.sample("storage_landing_misplaced_files") == 1
 
@@ -133,6 +134,8 @@ def test_metrics_add_up_what_other_processes_loaded(
     served.wait_for(lambda: served.sample("storage_landing_backlog_files") == 0,
                     "empty backlog after the run")  # the listing is cached a few seconds
     assert served.sample("storage_ingest_lag_seconds") == 0
+    swept = datetime.fromisoformat(served.health()[1]["ingest"]["swept_through"])
+    assert abs(time.time() - swept.timestamp()) < 600  # the run's first pass listed every key
 
     status, doc = served.health()
     assert doc["ingest"]["last_loaded_at"]["logs"] is not None
