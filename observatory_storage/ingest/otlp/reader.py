@@ -83,7 +83,8 @@ class OtlpReader:
                     walk = WALKERS[signal](ACCESS[message.encoding], decoded, builder, where)
                     yield from ((signal, batch) for batch in walk)
                 except (AttributeError, TypeError, KeyError) as exc:
-                    raise OtlpError(f"malformed OTLP structure: {type(exc).__name__} {exc}",
+                    kind = "" if isinstance(exc, json_access.Malformed) else f"{type(exc).__name__} "
+                    raise OtlpError(f"malformed OTLP structure: {kind}{exc}",
                                     where=where) from None
                 finally:
                     if frozen:
