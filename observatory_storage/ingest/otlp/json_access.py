@@ -304,6 +304,8 @@ def body(record: dict):
 
 def metric_data(metric: dict) -> tuple[str | None, object]:
     """(kind, data) of a metric: kind gauge, sum, histogram, exponential_histogram, summary."""
+    if metric.__class__ is not dict:  # (`in` would test a list's items, a string's substrings)
+        raise Malformed(f"a metric is {metric!r}, not an object")
     for kind, key in METRIC_KINDS:
         if key in metric:
             return kind, _object(metric[key], key)
