@@ -360,6 +360,11 @@ class RowBuilder:
     def full(self) -> bool:
         return len(self.rows) >= self.batch_size
 
+    @property
+    def unusable(self) -> dict[str, int]:
+        """Attribute values that did not fit their column (kept in attributes), per column."""
+        return self.amap.unusable
+
     def flush(self) -> pa.RecordBatch | None:
         rows, self.rows = self.rows, []
         if not rows:
