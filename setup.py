@@ -8,6 +8,7 @@ OTLPDECODE_SANITIZE=1 builds it with AddressSanitizer + UndefinedBehaviorSanitiz
 (clang; for fuzzing and the leak checks: scripts/build-fuzz-decoder.sh).
 """
 
+import hashlib
 import os
 from glob import glob
 
@@ -15,6 +16,17 @@ from setuptools import Extension, setup
 
 HERE = "observatory_storage/ingest/otlp"
 SOURCES = [f"{HERE}/_otlpdecode.c", *sorted(glob(f"{HERE}/csrc/od_*.c"))]
+HEADERS = sorted(glob(f"{HERE}/csrc/*.h"))
+
+
+def source_hash() -> str:
+    """Of the C sources, compiled in: native.py tells a stale build from the sources."""
+    digest = hashlib.sha256()
+    for path in sorted(SOURCES + HEADERS):
+        digest.update(os.path.basename(path).encode() + b"\0")
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 compile_args = ["-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
                 "-fvisibility=hidden"]
@@ -30,7 +42,8 @@ setup(
         Extension(
             "observatory_storage.ingest.otlp._otlpdecode",
             sources=SOURCES,
-            depends=sorted(glob(f"{HERE}/csrc/*.h")),
+            depends=HEADERS,
+            define_macros=[("OD_SOURCE_HASH", f'"{source_hash()}"')],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             optional=True,

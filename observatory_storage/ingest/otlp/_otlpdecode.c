@@ -358,6 +358,10 @@ PyMODINIT_FUNC PyInit__otlpdecode(void) {
     Py_INCREF(&TablesType);
     if (PyModule_AddObject(m, "Tables", (PyObject *)&TablesType) < 0) goto fail;
     PyModule_AddIntConstant(m, "VERSION", OD_VERSION);
+#ifndef OD_SOURCE_HASH
+#define OD_SOURCE_HASH ""
+#endif
+    PyModule_AddStringConstant(m, "SOURCE_HASH", OD_SOURCE_HASH);
     PyModule_AddIntConstant(m, "PROTO", OD_PROTO);
     PyModule_AddIntConstant(m, "JSON", OD_JSON);
     return m;

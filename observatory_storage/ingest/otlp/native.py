@@ -41,6 +41,22 @@ VERSION = _otlpdecode.VERSION if available else None
 SIGNAL_ORDER = (signals.TRACES, signals.METRICS, signals.LOGS)  # as the C tables number them
 
 
+def sources_hash() -> str | None:
+    """The hash setup.py compiles in, of the C sources as they are now (None: no sources)."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    paths = sorted([here / "_otlpdecode.c", *here.glob("csrc/od_*.c"), *here.glob("csrc/*.h")],
+                   key=lambda p: p.name)
+    if not all(p.exists() for p in paths):
+        return None
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def choice() -> str:
     """The decoder OtlpReader uses now: OBS_OTLP_DECODER, else compiled when built."""
     wanted = os.environ.get(ENV, "").strip().lower()

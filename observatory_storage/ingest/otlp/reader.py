@@ -32,13 +32,14 @@ class OtlpReader:
     ``decoder``: which decoder reads the file, the compiled one (``native``) or the Python
     reference (``sniff`` + ``walk``); OBS_OTLP_DECODER forces one (docs/otlp.md)."""
 
-    def __init__(self, handle: BinaryIO, name: str, root: str, batch_size: int):
+    def __init__(self, handle: BinaryIO, name: str, root: str, batch_size: int,
+                 decoder: str | None = None):
         self.name = name
         self.root = root
         self.batch_size = batch_size
         self.signals: set[str] = set()
         self._builders: dict[str, RowBuilder | native.Builder] = {}
-        self._compiled = native.choice() == native.COMPILED
+        self._compiled = (decoder or native.choice()) == native.COMPILED
         self.decoder = native.decoder_name(native.COMPILED if self._compiled else native.PYTHON)
         try:
             self.format, self._messages = framing.messages(handle)
