@@ -111,18 +111,25 @@ class _Stream:
                 yield self.buf[start:end]
                 start = end + 1
                 continue
-            self.buf = self.buf[start:]
+            rest = self.buf[start:]
             start = 0
             if self.eof:
-                if self.buf:
-                    yield self.buf
+                if rest:
+                    yield rest
                 self.buf = b""
                 return
-            chunk = self.raw.read(_CHUNK)
-            if not chunk:
-                self.eof = True
-            else:
-                self.buf += chunk
+            # the rest of the line: chunks up to one holding a newline, joined once (a
+            # line of many chunks was copied and searched again at every chunk)
+            parts = [rest]
+            while True:
+                chunk = self.raw.read(_CHUNK)
+                if not chunk:
+                    self.eof = True
+                    break
+                parts.append(chunk)
+                if b"\n" in chunk:
+                    break
+            self.buf = b"".join(parts)
 
 
 def _decompressed(handle: BinaryIO) -> tuple[object, str | None]:
@@ -157,8 +164,12 @@ def _looks_framed(head: bytes) -> bool:
     )
 
 
-def messages(handle: BinaryIO) -> tuple[str, Iterator[Message]]:
-    """``(format description, messages)``; raises OtlpError when no format fits."""
+def messages(handle: BinaryIO, json_valid=None) -> tuple[str, Iterator[Message]]:
+    """``(format description, messages)``; raises OtlpError when no format fits.
+
+    ``json_valid(bytes) -> bool`` (the compiled decoder's validator, which accepts what
+    orjson accepts) tells JSON Lines from a document without parsing the first line into
+    objects; without it, the first line is parsed and handed on (``Message.parsed``)."""
     raw, compression = _decompressed(handle)
     stream = _Stream(raw)
     try:
@@ -170,7 +181,7 @@ def messages(handle: BinaryIO) -> tuple[str, Iterator[Message]]:
     if not head:
         raise OtlpError(f"empty file{' after decompression (or a corrupt frame)' if compression else ''}")
     if significant[:1] == b"{":
-        return f"{prefix}OTLP JSON", _json_messages(stream)
+        return f"{prefix}OTLP JSON", _json_messages(stream, json_valid)
     if head[:1] == b"\x0a":
         return f"{prefix}OTLP protobuf", _single(stream)
     if _looks_framed(head):
@@ -226,7 +237,7 @@ def _framed(stream: _Stream) -> Iterator[Message]:
     return _guard(gen(), "compressed stream")
 
 
-def _json_messages(stream: _Stream) -> Iterator[Message]:
+def _json_messages(stream: _Stream, json_valid=None) -> Iterator[Message]:
     """JSON Lines, or one document over several lines.
 
     Told apart by the first non-empty line: a complete JSON value there means JSON Lines
@@ -245,12 +256,16 @@ def _json_messages(stream: _Stream) -> Iterator[Message]:
                 continue
             if not seen:
                 seen = True
-                try:
-                    with gc_paused():
-                        parsed = orjson.loads(text)
-                except orjson.JSONDecodeError:
-                    parsed = None
-                if parsed is None:
+                if json_valid is not None:  # (JSON null counts as no document, as below)
+                    parsed, complete = None, text != b"null" and json_valid(text)
+                else:
+                    try:
+                        with gc_paused():
+                            parsed = orjson.loads(text)
+                    except orjson.JSONDecodeError:
+                        parsed = None
+                    complete = parsed is not None
+                if not complete:
                     yield Message("document", JSON, b"\n".join([text, *lines]))
                     return
                 yield Message(f"line {number}", JSON, text, parsed)

@@ -254,6 +254,11 @@ class Builder:
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
+def json_valid(data: bytes) -> bool:
+    """Whether orjson.loads accepts ``data`` (the C validator, no objects made)."""
+    return _otlpdecode.json_valid(data)
+
+
 def decode(message: Message, batch_size: int = 65536) -> tuple[str | None, list[pa.RecordBatch]]:
     """One message on its own: ``(signal, batches)`` (tests, fuzzing, benchmarks)."""
     signal, prepared = sniff(message)

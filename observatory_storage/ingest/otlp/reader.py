@@ -42,7 +42,8 @@ class OtlpReader:
         self._compiled = (decoder or native.choice()) == native.COMPILED
         self.decoder = native.decoder_name(native.COMPILED if self._compiled else native.PYTHON)
         try:
-            self.format, self._messages = framing.messages(handle)
+            self.format, self._messages = framing.messages(
+                handle, native.json_valid if self._compiled else None)
         except OtlpError as exc:
             raise self._error(exc) from None
 

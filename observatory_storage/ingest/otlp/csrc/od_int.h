@@ -99,7 +99,11 @@ typedef struct {
     int nfields;
     od_pbfield *fields;
     int16_t by_number[32]; /* index of fields numbered < 32, else -1 (then searched) */
+    uint8_t check[32];     /* validation of fields numbered < 32: a CHECK_* (0: unknown) */
 } od_pbmsg;
+
+/* what the validator does with a field of a known number and wire type 2 */
+enum { CHECK_NONE, CHECK_MESSAGE, CHECK_STRING, CHECK_BYTES, CHECK_PACKED };
 
 typedef struct {
     char *name;
@@ -302,6 +306,7 @@ struct od_tables {
     const char *jname[N_COUNT]; /* JSON names */
     size_t jlen[N_COUNT];
     int nested_msg[N_COUNT];  /* message index of each */
+    int canonical_kv;         /* KeyValue/AnyValue JSON names as the fast path expects */
     char *strings;           /* the blob's copy, names point into it */
 };
 

@@ -17,16 +17,30 @@ static inline const uint8_t *ws(const uint8_t *p, const uint8_t *end) {
     return p;
 }
 
-/* p: after the opening quote; returns the closing quote (or end) */
+/* p: after the opening quote of a validated string; returns the closing quote (or end) */
 static const uint8_t *string_close(const uint8_t *p, const uint8_t *end) {
-    for (;;) {
-        const uint8_t *q = memchr(p, '"', (size_t)(end - p));
-        if (!q) return end;
-        size_t bs = 0;
-        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\') bs++;
-        if (!(bs & 1)) return q;
-        p = q + 1;
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    while (p < end) {
+        while (end - p >= 8) { /* 8 bytes at a time, up to the first '"' or '\\' */
+            uint64_t w;
+            memcpy(&w, p, 8);
+            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+            uint64_t m = (((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+            if (m) {
+                p += __builtin_ctzll(m) >> 3;
+                break;
+            }
+            p += 8;
+        }
+        if (p >= end) break;
+        if (*p == '"') return p;
+        if (*p == '\\') {
+            p += 2; /* (an escape: the byte after it is never the closing quote) */
+            continue;
+        }
+        p++;
     }
+    return end;
 }
 
 /* the end of an unindexed container at p (bracket matching, strings skipped) */
@@ -67,7 +81,8 @@ static const uint8_t *take_value(od_dec *d, jit *it, jpos *v) {
     v->p = it->p;
     v->level = it->level;
     v->ent = NOENT;
-    if (!is_container(it->p)) return scalar_end(it->p, end);
+    v->e = NULL;
+    if (!is_container(it->p)) return v->e = scalar_end(it->p, end);
     const uint8_t *q = ws(it->p + 1, end);
     if (q < end && (*q == '}' || *q == ']')) return q + 1; /* empty: not indexed */
     if (it->level <= OD_JSON_INDEX_DEPTH && it->ent < d->jn) {
@@ -143,14 +158,14 @@ static int jtype(jpos v) {
 
 static od_str jstring(od_dec *d, jpos v) {
     const uint8_t *end = d->data + d->len;
-    const uint8_t *q = string_close(v.p + 1, end);
+    const uint8_t *q = v.e ? v.e - 1 : string_close(v.p + 1, end);
     od_str s = {v.p + 1, (size_t)(q - v.p - 1), 0};
     s.esc = memchr(s.p, '\\', s.n) != NULL;
     return s;
 }
 
 static int jnumber(od_dec *d, jpos v, int64_t *i, uint64_t *u, double *x) {
-    const uint8_t *e = scalar_end(v.p, d->data + d->len);
+    const uint8_t *e = v.e ? v.e : scalar_end(v.p, d->data + d->len);
     return od_json_number(v.p, (size_t)(e - v.p), i, u, x);
 }
 
@@ -210,7 +225,7 @@ static int bad_value(od_dec *d, jpos v, const char *field, const char *prefix, c
     return -1;
 }
 
-static const jpos ABSENT = {NULL, NOENT, 0};
+static const jpos ABSENT = {NULL, NOENT, 0, NULL};
 
 /* _list: absent/false -> empty (*list.p NULL); a list; anything else is malformed */
 static int js_list(od_dec *d, jpos v, const char *key, jpos *list) {
@@ -275,7 +290,7 @@ static int js_int_value(od_dec *d, jpos v, od_val *out) {
     for (; i < s.n; i++) {
         if (s.p[i] < '0' || s.p[i] > '9') return 0;
         unsigned dg = (unsigned)(s.p[i] - '0');
-        if (mag > (UINT64_MAX - dg) / 10) return 0;
+        if (mag > UINT64_MAX / 10 || (mag == UINT64_MAX / 10 && dg > UINT64_MAX % 10)) return 0;
         mag = mag * 10 + dg;
     }
     if (neg) {
@@ -548,9 +563,103 @@ int js_any(od_dec *d, jpos v, int depth, od_val *out, int validate) {
     }
 }
 
+/* The usual KeyValue, as the SDKs write it: {"key":"...","value":{"<member>":<scalar>}}, no
+ * whitespace, no escape in the key, nothing else. 1 decoded, 0 (the general path). */
+/* the n (<= 8) bytes of a literal at p */
+static inline int eq_lit(const uint8_t *p, const uint8_t *end, const char *s, size_t n) {
+    if ((size_t)(end - p) < n) return 0;
+    if (end - p >= 8) {
+        uint64_t w, l = 0, mask = n == 8 ? ~0ull : (1ull << (8 * n)) - 1;
+        memcpy(&w, p, 8);
+        memcpy(&l, s, n);
+        return (w & mask) == l;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (uint8_t)s[i]) return 0;
+    return 1;
+}
+
+static int kv_fast(od_dec *d, jpos kv, int depth, od_str *key, od_val *val) {
+    const uint8_t *p = kv.p + 1, *end = d->data + d->len;
+    if (!d->t->canonical_kv) return 0;
+#define LIT(s)                                               \
+    do {                                                     \
+        if (p < end && *p == ' ') p++;                       \
+        if (!eq_lit(p, end, s, sizeof(s) - 1)) return 0;     \
+        p += sizeof(s) - 1;                                  \
+    } while (0)
+    LIT("\"key\":");
+    LIT("\"");
+    const uint8_t *k = p, *q = string_close(k, end);
+    if (q >= end || memchr(k, '\\', (size_t)(q - k))) return 0;
+    p = q + 1;
+    LIT(",");
+    LIT("\"value\":");
+    LIT("{\"");
+    const uint8_t *m = p, *mq = string_close(m, end); /* the member's name */
+    if (mq >= end) return 0;
+    size_t mn = (size_t)(mq - m);
+    int member;
+    if (mn == 11 && !memcmp(m, "stringValue", 11)) member = 0;
+    else if (mn == 8 && !memcmp(m, "intValue", 8)) member = 1;
+    else if (mn == 11 && !memcmp(m, "doubleValue", 11)) member = 2;
+    else if (mn == 9 && !memcmp(m, "boolValue", 9)) member = 3;
+    else return 0;
+    p = mq + 1;
+    LIT(":");
+    const uint8_t *v = p < end && *p == ' ' ? p + 1 : p, *ve;
+    if (v >= end) return 0;
+    if (*v == '"') {
+        ve = string_close(v + 1, end);
+        if (ve >= end) return 0;
+        ve++;
+    } else {
+        ve = v;
+        while (ve < end && *ve != '}' && *ve != ',' && *ve != ' ' && *ve != '\n' && *ve != '\t' &&
+               *ve != '\r')
+            ve++;
+    }
+    p = ve;
+    LIT("}");
+    LIT("}");
+#undef LIT
+    jpos x = {v, NOENT, kv.level + 2, ve};
+    memset(val, 0, sizeof *val);
+    val->kind = V_NONE;
+    val->enc = OD_JSON;
+    val->depth = depth;
+    int t = jtype(x);
+    switch (member) {
+    case 0:
+        if (t != J_STR) return 0;
+        val->kind = V_STR;
+        val->s.p = v + 1; /* (ve: just past the closing quote) */
+        val->s.n = (size_t)(ve - v - 2);
+        val->s.esc = memchr(val->s.p, '\\', val->s.n) != NULL;
+        break;
+    case 1:
+        if (!js_int_value(d, x, val)) return 0;
+        val->enc = OD_JSON;
+        val->depth = depth;
+        break;
+    case 2:
+        if (!js_float_value(d, x, &val->d)) return 0;
+        val->kind = V_F64;
+        break;
+    default:
+        val->kind = V_BOOL;
+        val->b = (uint8_t)jtruthy(d, x);
+    }
+    key->p = k;
+    key->n = (size_t)(q - k);
+    key->esc = 0;
+    return 1;
+}
+
 /* a KeyValue: key_default (kvlist: kv.get("key", "")) or required (attrs: kv["key"]) */
 int js_kv(od_dec *d, jpos kv, int key_default, int depth, od_str *key, od_val *val, int validate) {
     if (*kv.p != '{') return bad_value(d, kv, NULL, "a KeyValue", "not an object");
+    if (depth <= OD_MAX_DEPTH && kv_fast(d, kv, depth, key, val)) return 0;
     const jname names[2] = {JN(N_KV_KEY), JN(N_KV_VALUE)};
     jpos vals[2];
     if (members(d, kv, names, 2, vals, NULL) < 0) return -1;
@@ -644,7 +753,7 @@ int js_prepare(const od_tables *t, const uint8_t *data, size_t len, od_msg *m, o
     d.jn = m->jidx.n;
     d.err = err;
     d.enc = OD_JSON;
-    jpos root = {ws(data, data + len), 0, 1};
+    jpos root = {ws(data, data + len), 0, 1, NULL};
     root.ent = (m->jidx.n && is_container(root.p) && !empty_container(&d, root)) ? 0 : NOENT;
     if (*root.p != '{') {
         static const char *kinds[] = {"NoneType", "bool", "bool", "float", "str", "list", "dict"};

@@ -32,9 +32,13 @@ static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out, in
     return -1;
 }
 
-static int read_tag(const uint8_t **pp, const uint8_t *end, uint32_t *num, int *wt) {
+static inline int read_tag(const uint8_t **pp, const uint8_t *end, uint32_t *num, int *wt) {
     uint64_t tag;
-    if (read_varint(pp, end, &tag, 5) < 0 || tag > 0xffffffffu) return -1;
+    if (*pp < end && **pp < 0x80) { /* (a field number below 16: one byte) */
+        tag = *(*pp)++;
+    } else if (read_varint(pp, end, &tag, 5) < 0 || tag > 0xffffffffu) {
+        return -1;
+    }
     *num = (uint32_t)(tag >> 3);
     *wt = (int)(tag & 7);
     return *num == 0 ? -1 : 0;
@@ -76,7 +80,7 @@ static int skip_group(const uint8_t **pp, const uint8_t *end, uint32_t num, int 
     }
 }
 
-static int read_field(const uint8_t **pp, const uint8_t *end, pbf *f) {
+static inline int read_field(const uint8_t **pp, const uint8_t *end, pbf *f) {
     if (read_tag(pp, end, &f->num, &f->wt) < 0) return -1;
     const uint8_t *p = *pp;
     f->d = NULL;
@@ -84,7 +88,10 @@ static int read_field(const uint8_t **pp, const uint8_t *end, pbf *f) {
     f->v = 0;
     switch (f->wt) {
     case 0:
-        if (read_varint(&p, end, &f->v, 10) < 0) return -1;
+        if (p < end && *p < 0x80)
+            f->v = *p++;
+        else if (read_varint(&p, end, &f->v, 10) < 0)
+            return -1;
         break;
     case 1:
         if (end - p < 8) return -1;
@@ -98,7 +105,11 @@ static int read_field(const uint8_t **pp, const uint8_t *end, pbf *f) {
         break;
     case 2: {
         uint64_t len;
-        if (read_varint(&p, end, &len, 10) < 0 || len > (uint64_t)(end - p)) return -1;
+        if (p < end && *p < 0x80)
+            len = *p++;
+        else if (read_varint(&p, end, &len, 10) < 0)
+            return -1;
+        if (len > (uint64_t)(end - p)) return -1;
         f->d = p;
         f->n = (size_t)len;
         p += len;
@@ -245,20 +256,35 @@ static int check_msg(vctx *v, int msg, const uint8_t *p, const uint8_t *end, int
             }
             return vfail(v, at, "unexpected end-group tag");
         }
-        const od_pbfield *f = m ? od_pb_field(m, num) : NULL;
-        int want = f ? wt_of(f->type) : -1;
-        if (f && wt == 2 && (want == 2 || (f->repeated && want != 3))) {
+        const od_pbfield *f = NULL;
+        int check = CHECK_NONE;
+        if (m && wt == 2) {
+            if (num < 32) {
+                check = m->check[num];
+                if (check) f = &m->fields[m->by_number[num]];
+            } else if ((f = od_pb_field(m, num)) != NULL) {
+                int want = wt_of(f->type);
+                check = f->type == PB_MESSAGE ? CHECK_MESSAGE : f->type == PB_STRING ? CHECK_STRING
+                        : f->type == PB_BYTES ? CHECK_BYTES : (f->repeated && want != 3) ? CHECK_PACKED
+                                                                                       : CHECK_NONE;
+            }
+        }
+        if (check) {
             uint64_t len;
-            if (read_varint(&p, end, &len, 10) < 0 || len > (uint64_t)(end - p))
+            if (p < end && *p < 0x80)
+                len = *p++;
+            else if (read_varint(&p, end, &len, 10) < 0)
+                return vfail(v, at, "truncated length");
+            if (len > (uint64_t)(end - p))
                 return vfail(v, at, "length beyond the end of the message (truncated?)");
             const uint8_t *d = p;
             p += len;
-            if (f->type == PB_MESSAGE) {
+            if (check == CHECK_MESSAGE) {
                 if (depth + 1 > OD_MAX_DEPTH) return vfail(v, at, "nested deeper than 100 messages");
                 if (check_msg(v, f->msg, d, d + len, depth + 1, 0, NULL) < 0) return -1;
-            } else if (f->type == PB_STRING) {
+            } else if (check == CHECK_STRING) {
                 if (!od_utf8_valid(d, (size_t)len)) return vfail(v, d, "invalid UTF-8 in a string field");
-            } else if (f->type != PB_BYTES) {
+            } else if (check == CHECK_PACKED) {
                 if (check_packed(v, f->type, d, (size_t)len) < 0) return -1;
             }
             continue;
@@ -328,19 +354,68 @@ int pb_any(od_dec *d, pbc c, od_val *out) {
     return 0;
 }
 
+/* The usual AnyValue: one field. 1 decoded, 0 (the general path) */
+static int any_fast(od_dec *d, const uint8_t *p, size_t n, od_val *out) {
+    const od_tables *t = d->t;
+    const uint8_t *q = p, *end = p + n;
+    pbf f;
+    if (n == 0 || read_field(&q, end, &f) < 0 || q != end) return 0;
+    memset(out, 0, sizeof *out);
+    out->enc = OD_PROTO;
+    if (f.num == t->num[N_AV_STRING] && f.wt == 2) {
+        out->kind = V_STR;
+        out->s.p = f.d;
+        out->s.n = f.n;
+        return 1;
+    }
+    if (f.num == t->num[N_AV_INT] && f.wt == 0) {
+        out->kind = V_INT;
+        out->i = (int64_t)f.v;
+        return 1;
+    }
+    if (f.num == t->num[N_AV_DOUBLE] && f.wt == 1) {
+        out->kind = V_F64;
+        memcpy(&out->d, &f.v, 8);
+        return 1;
+    }
+    if (f.num == t->num[N_AV_BOOL] && f.wt == 0) {
+        out->kind = V_BOOL;
+        out->b = f.v != 0;
+        return 1;
+    }
+    return 0;
+}
+
 int pb_kv(od_dec *d, const uint8_t *p, size_t n, od_str *key, od_val *val) {
+    /* the usual KeyValue: key, then one value */
+    uint32_t kt = d->t->num[N_KV_KEY] << 3 | 2, vt = d->t->num[N_KV_VALUE] << 3 | 2;
+    if (n >= 4 && kt < 0x80 && vt < 0x80 && p[0] == kt && p[1] < 0x80 && (size_t)p[1] + 4 <= n) {
+        const uint8_t *v = p + 2 + p[1];
+        if (v[0] == vt && v[1] < 0x80 && v + 2 + v[1] == p + n && any_fast(d, v + 2, v[1], val)) {
+            key->p = p + 2;
+            key->n = p[1];
+            key->esc = 0;
+            return 0;
+        }
+    }
     pbc c;
     pbc_msg(&c, p, n);
-    pbf f;
-    int r;
+    pbf f, value = {0};
+    int r, values = 0;
     key->p = (const uint8_t *)"";
     key->n = 0;
     key->esc = 0;
-    uint32_t knum = d->t->num[N_KV_KEY];
-    while ((r = pbc_next(&c, &f)) > 0)
-        if (f.num == knum && f.wt == 2) key->p = f.d, key->n = f.n;
+    uint32_t knum = d->t->num[N_KV_KEY], vnum = d->t->num[N_KV_VALUE];
+    while ((r = pbc_next(&c, &f)) > 0) {
+        if (f.wt != 2) continue;
+        if (f.num == knum) key->p = f.d, key->n = f.n;
+        else if (f.num == vnum) value = f, values++;
+    }
     if (r < 0) return od_fail(d, NULL, 0, "malformed protobuf KeyValue");
-    pbc_field(&c, p, n, d->t->num[N_KV_VALUE]);
+    if (values <= 1)
+        pbc_msg(&c, value.d ? value.d : p, value.n); /* (the usual case: one value) */
+    else
+        pbc_field(&c, p, n, vnum); /* occurrences merge */
     return pb_any(d, c, val);
 }
 
@@ -532,21 +607,35 @@ static void put_late(od_builder *b, late_t *late, int n) {
     }
 }
 
-/* the flat fields of a record, in the table's order; ids checked (proto_access.reader) */
+/* One pass over a record: the last value of each flat field, and where the fields listed in
+ * `lists` occur (into b->ls[i]); then the flat fields in the table's order, ids checked
+ * (proto_access.reader). */
 static int place_fields(od_builder *b, const uint8_t *p, size_t n, late_t *late, int *nlate,
-                        od_val *vals) {
+                        od_val *vals, const uint32_t *lists, int nlists) {
     od_dec *d = &b->dec;
     const od_signal *s = b->sig;
     pbf last[16];
     uint8_t have[16] = {0};
+    for (int i = 0; i < nlists; i++) b->ls[i].n = 0;
     pbc c;
     pbc_msg(&c, p, n);
     pbf f;
     int r;
-    while ((r = pbc_next(&c, &f)) > 0)
-        for (int i = 0; i < s->nfields && i < 16; i++)
-            if (s->fields[i].number == f.num && f.wt == wt_of(s->fields[i].pbtype)) last[i] = f, have[i] = 1;
+    while ((r = pbc_next(&c, &f)) > 0) {
+        if (f.wt == 2) {
+            int k = 0;
+            while (k < nlists && lists[k] != f.num) k++;
+            if (k < nlists) {
+                spans_push(&b->ls[k], f.d, f.n);
+                continue;
+            }
+        }
+        int i = f.num < 64 ? b->fidx[f.num] : -1;
+        if (i >= 0 && f.wt == wt_of(s->fields[i].pbtype)) last[i] = f, have[i] = 1;
+    }
     if (r < 0) return od_fail(d, NULL, 1, "malformed protobuf record");
+    for (int i = 0; i < nlists; i++)
+        if (b->ls[i].failed) return od_oom(d);
     for (int i = 0; i < s->nfields && i < 16; i++) {
         const od_field *fd = &s->fields[i];
         od_val v;
@@ -593,21 +682,26 @@ static int place_fields(od_builder *b, const uint8_t *p, size_t n, late_t *late,
     return 0;
 }
 
-/* the attributes of a record (a repeated KeyValue field), split into columns and extras */
-static int split_list(od_builder *b, const uint8_t *p, size_t n, uint32_t field) {
+/* the attributes of a record (its KeyValue occurrences), split into columns and extras */
+static int split_list(od_builder *b, const od_spans *kvs) {
     od_dec *d = &b->dec;
-    pbc c;
-    pbc_msg(&c, p, n);
-    pbf f;
-    int r;
-    while ((r = pbc_next(&c, &f)) > 0) {
-        if (f.num != field || f.wt != 2) continue;
+    for (size_t i = 0; i < kvs->n; i++) {
         od_str key;
         od_val val;
-        if (pb_kv(d, f.d, f.n, &key, &val) < 0) return -1;
+        if (pb_kv(d, kvs->v[i].p, kvs->v[i].n, &key, &val) < 0) return -1;
         if (split_attr(d, b->slot, &b->text, &b->extras, b->held, "", key, &val) < 0) return -1;
     }
-    return r < 0 ? od_fail(d, NULL, 1, "malformed protobuf record") : 0;
+    return 0;
+}
+
+/* a singular message field from its occurrences: one span, or their merge */
+static void merged(pbc *c, const od_spans *occ, const uint8_t *p, size_t n, uint32_t field) {
+    if (occ->n == 1)
+        pbc_msg(c, occ->v[0].p, occ->v[0].n);
+    else if (occ->n == 0)
+        pbc_msg(c, p, 0);
+    else
+        pbc_field(c, p, n, field);
 }
 
 static int count_field(const uint8_t *p, size_t n, uint32_t field) {
@@ -627,26 +721,20 @@ static void dump_kvs(od_dec *d, odb *w, const uint8_t *p, size_t n, uint32_t fie
 }
 
 /* walk.exception_type over the span's events */
-static void exception_type(od_builder *b, const uint8_t *p, size_t n) {
+static void exception_type(od_builder *b, const od_spans *events) {
     const od_tables *t = b->t;
     od_dec *d = &b->dec;
     if (b->slot[b->c.error_type].present) return;
-    pbc c;
-    pbc_msg(&c, p, n);
-    pbf ev;
-    while (pbc_next(&c, &ev) > 0) {
-        if (ev.num != t->num[N_SPAN_EVENTS] || ev.wt != 2) continue;
+    for (size_t i = 0; i < events->n; i++) {
         pbc e;
-        pbc_msg(&e, ev.d, ev.n);
+        pbc_msg(&e, events->v[i].p, events->v[i].n);
         od_str name = last_string(t, N_EV_NAME, e);
         if (!od_str_eq(name, "exception", 9)) continue;
         /* the last exception.type attribute (dict(attributes) keeps the last) */
-        pbc a;
-        pbc_msg(&a, ev.d, ev.n);
         pbf kv;
         od_val found;
         int have = 0;
-        while (pbc_next(&a, &kv) > 0) {
+        while (pbc_next(&e, &kv) > 0) {
             if (kv.num != t->num[N_EV_ATTRS] || kv.wt != 2) continue;
             od_str key;
             od_val val;
@@ -669,14 +757,23 @@ static int pb_span(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx)
     late_t late[16];
     int nlate = 0;
     row_begin(b);
-    if (place_fields(b, p, n, late, &nlate, NULL) < 0) return -1;
-    if (split_list(b, p, n, t->num[N_SPAN_ATTRS]) < 0) return -1;
-    /* status */
-    pbc st;
-    pbc_field(&st, p, n, t->num[N_SPAN_STATUS]);
+    const uint32_t lists[4] = {t->num[N_SPAN_ATTRS], t->num[N_SPAN_STATUS], t->num[N_SPAN_EVENTS],
+                               t->num[N_SPAN_LINKS]};
+    if (place_fields(b, p, n, late, &nlate, NULL, lists, 4) < 0) return -1;
+    if (split_list(b, &b->ls[0]) < 0) return -1;
+    /* status (its occurrences merge: the last code, the last message) */
     od_val code;
-    last_scalar(t, N_STATUS_CODE, st, &code);
-    od_str message = last_string(t, N_STATUS_MESSAGE, st);
+    scalar(PB_ENUM, 0, &code);
+    od_str message = {(const uint8_t *)"", 0, 0};
+    for (size_t i = 0; i < b->ls[1].n; i++) {
+        pbc st;
+        pbc_msg(&st, b->ls[1].v[i].p, b->ls[1].v[i].n);
+        pbf f;
+        while (pbc_next(&st, &f) > 0) {
+            if (f.num == t->num[N_STATUS_CODE] && f.wt == 0) scalar(PB_ENUM, f.v, &code);
+            if (f.num == t->num[N_STATUS_MESSAGE] && f.wt == 2) message.p = f.d, message.n = f.n;
+        }
+    }
     int sc = b->c.status_code;
     if (code.i || !b->slot[sc].present) {
         const char *text = od_map_text(&t->status, code.i);
@@ -692,19 +789,16 @@ static int pb_span(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx)
     if (message.n) row_set_text(b, b->c.status_message, message.p, message.n);
     put_late(b, late, nlate);
     /* events */
-    if (count_field(p, n, t->num[N_SPAN_EVENTS])) {
+    const od_spans *events = &b->ls[2];
+    if (events->n) {
         extra_key(&b->extras, "events");
         odb_putc(&b->extras, '[');
-        pbc c;
-        pbc_msg(&c, p, n);
-        pbf ev;
-        int first = 1;
-        while (pbc_next(&c, &ev) > 0) {
-            if (ev.num != t->num[N_SPAN_EVENTS] || ev.wt != 2) continue;
-            if (!first) odb_putc(&b->extras, ',');
-            first = 0;
+        for (size_t i = 0; i < events->n; i++) {
+            const uint8_t *ep = events->v[i].p;
+            size_t en = events->v[i].n;
+            if (i) odb_putc(&b->extras, ',');
             pbc e;
-            pbc_msg(&e, ev.d, ev.n);
+            pbc_msg(&e, ep, en);
             od_val time, dropped;
             last_scalar(t, N_EV_TIME, e, &time);
             last_scalar(t, N_EV_DROPPED, e, &dropped);
@@ -712,9 +806,9 @@ static int pb_span(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx)
             jw_string(&b->extras, last_string(t, N_EV_NAME, e));
             odb_puts(&b->extras, ",\"time_unix_nano\":");
             od_dump(d, &b->extras, &time);
-            if (count_field(ev.d, ev.n, t->num[N_EV_ATTRS])) {
+            if (count_field(ep, en, t->num[N_EV_ATTRS])) {
                 odb_puts(&b->extras, ",\"attributes\":");
-                dump_kvs(d, &b->extras, ev.d, ev.n, t->num[N_EV_ATTRS]);
+                dump_kvs(d, &b->extras, ep, en, t->num[N_EV_ATTRS]);
             }
             if (dropped.i) {
                 odb_puts(&b->extras, ",\"dropped_attributes_count\":");
@@ -723,22 +817,19 @@ static int pb_span(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx)
             odb_putc(&b->extras, '}');
         }
         odb_putc(&b->extras, ']');
-        exception_type(b, p, n);
+        exception_type(b, events);
     }
     /* links */
-    if (count_field(p, n, t->num[N_SPAN_LINKS])) {
+    const od_spans *links = &b->ls[3];
+    if (links->n) {
         extra_key(&b->extras, "links");
         odb_putc(&b->extras, '[');
-        pbc c;
-        pbc_msg(&c, p, n);
-        pbf ln;
-        int first = 1;
-        while (pbc_next(&c, &ln) > 0) {
-            if (ln.num != t->num[N_SPAN_LINKS] || ln.wt != 2) continue;
-            if (!first) odb_putc(&b->extras, ',');
-            first = 0;
+        for (size_t i = 0; i < links->n; i++) {
+            const uint8_t *lp = links->v[i].p;
+            size_t ln = links->v[i].n;
+            if (i) odb_putc(&b->extras, ',');
             pbc l;
-            pbc_msg(&l, ln.d, ln.n);
+            pbc_msg(&l, lp, ln);
             od_str trace = last_string(t, N_LN_TRACE, l), span = last_string(t, N_LN_SPAN, l);
             od_str state = last_string(t, N_LN_STATE, l);
             od_val flags;
@@ -752,9 +843,9 @@ static int pb_span(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx)
                 odb_puts(&b->extras, ",\"trace_state\":");
                 jw_string(&b->extras, state);
             }
-            if (count_field(ln.d, ln.n, t->num[N_LN_ATTRS])) {
+            if (count_field(lp, ln, t->num[N_LN_ATTRS])) {
                 odb_puts(&b->extras, ",\"attributes\":");
-                dump_kvs(d, &b->extras, ln.d, ln.n, t->num[N_LN_ATTRS]);
+                dump_kvs(d, &b->extras, lp, ln, t->num[N_LN_ATTRS]);
             }
             if (flags.i) {
                 odb_puts(&b->extras, ",\"flags\":");
@@ -803,7 +894,7 @@ static int pb_metric(od_builder *b, const uint8_t *p, size_t n) {
     late_t late[16];
     int nlate = 0;
     row_begin(b);
-    if (place_fields(b, p, n, late, &nlate, NULL) < 0) return -1;
+    if (place_fields(b, p, n, late, &nlate, NULL, NULL, 0) < 0) return -1;
     const char *type = METRIC_TYPES[kind];
     od_val temporality = {0}, mono = {0};
     temporality.kind = V_INT;
@@ -1115,7 +1206,16 @@ static int pb_point(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx
         s->len = w->n - at;
     }
     odb_put(&b->extras, bs->extra.p, bs->extra.n);
-    if (split_list(b, p, n, t->num[ATTRS[kind]]) < 0) return -1;
+    b->ls[0].n = 0;
+    {
+        pbc a;
+        pbc_msg(&a, p, n);
+        pbf kv;
+        while (pbc_next(&a, &kv) > 0)
+            if (kv.num == t->num[ATTRS[kind]] && kv.wt == 2) spans_push(&b->ls[0], kv.d, kv.n);
+        if (b->ls[0].failed) return od_oom(d);
+    }
+    if (split_list(b, &b->ls[0]) < 0) return -1;
     if (flags.i) {
         extra_key(&b->extras, "metric.flags");
         od_dump(d, &b->extras, &flags);
@@ -1143,7 +1243,8 @@ static int pb_log(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx) 
         if (s->fields[i].number == t->num[N_LR_OBSERVED]) oi = i;
         if (s->fields[i].kind == K_TEXT && s->fields[i].col < 0 && !s->fields[i].extra) ei = i;
     }
-    if (place_fields(b, p, n, late, &nlate, vals) < 0) return -1;
+    const uint32_t lists[2] = {t->num[N_LR_ATTRS], t->num[N_LR_BODY]};
+    if (place_fields(b, p, n, late, &nlate, vals, lists, 2) < 0) return -1;
     od_val time = ti >= 0 ? vals[ti] : (od_val){0}, observed = oi >= 0 ? vals[oi] : (od_val){0};
     const od_val *tv = truthy(&time) ? &time : &observed;
     if (truthy(tv))
@@ -1151,9 +1252,9 @@ static int pb_log(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx) 
     else
         row_set_null(b, b->c.time);
     /* body */
-    if (has_field((pbc){p, p + n, p + n, p + n, 0}, t->num[N_LR_BODY], 2)) {
+    if (b->ls[1].n) {
         pbc bc;
-        pbc_field(&bc, p, n, t->num[N_LR_BODY]);
+        merged(&bc, &b->ls[1], p, n, t->num[N_LR_BODY]);
         od_val body;
         if (pb_any(d, bc, &body) < 0) return -1;
         if (body.kind == V_NONE) {
@@ -1170,7 +1271,7 @@ static int pb_log(od_builder *b, const uint8_t *p, size_t n, const od_ctx *ctx) 
     } else {
         row_set_text(b, b->c.body, (const uint8_t *)"", 0);
     }
-    if (split_list(b, p, n, t->num[N_LR_ATTRS]) < 0) return -1;
+    if (split_list(b, &b->ls[0]) < 0) return -1;
     /* event_name: the record's field wins over an event.name attribute (kept then) */
     if (ei >= 0 && vals[ei].s.n) {
         od_slot *held = &b->slot[b->c.event_name];

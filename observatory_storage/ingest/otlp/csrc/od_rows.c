@@ -258,7 +258,17 @@ static void col_validity(od_col *c, int64_t row, int valid) {
         c->valid.p[row / 8] &= (uint8_t)~(1u << (row % 8));
 }
 
-static void col_put(od_col *c, const od_slot *s, const uint8_t *text, int64_t row) {
+/* a fixed-width value (the buffer grows a batch at a time) */
+static inline void put_fixed(od_col *c, const void *v, size_t width, int64_t batch) {
+    if (c->data.cap - c->data.n < width) {
+        size_t want = (size_t)(batch < 65536 ? batch : 65536) * width;
+        if (odb_grow(&c->data, want > width ? want : width)) return;
+    }
+    memcpy(c->data.p + c->data.n, v, width);
+    c->data.n += width;
+}
+
+static void col_put(od_col *c, const od_slot *s, const uint8_t *text, int64_t row, int64_t batch) {
     int null = !s->present || s->state == S_NULL || s->state == S_UNFIT;
     if (s->state == S_UNFIT && c->unfit_row < 0) {
         c->unfit_row = row;
@@ -283,28 +293,28 @@ static void col_put(od_col *c, const od_slot *s, const uint8_t *text, int64_t ro
     case T_TS:
     case T_I64: {
         int64_t v = null ? 0 : s->i;
-        odb_put(&c->data, &v, 8);
+        put_fixed(c, &v, 8, batch);
         break;
     }
     case T_I32: {
         int32_t v = null ? 0 : (int32_t)s->i;
-        odb_put(&c->data, &v, 4);
+        put_fixed(c, &v, 4, batch);
         break;
     }
     case T_I16: {
         int16_t v = null ? 0 : (int16_t)s->i;
-        odb_put(&c->data, &v, 2);
+        put_fixed(c, &v, 2, batch);
         break;
     }
     case T_F64: {
         double v = null ? 0.0 : s->d;
-        odb_put(&c->data, &v, 8);
+        put_fixed(c, &v, 8, batch);
         break;
     }
     case T_DEC: {
-        int64_t lo = null ? 0 : s->i, hi = lo < 0 ? -1 : 0; /* little-endian two's complement */
-        odb_put(&c->data, &lo, 8);
-        odb_put(&c->data, &hi, 8);
+        int64_t v[2] = {null ? 0 : s->i, 0}; /* little-endian two's complement */
+        v[1] = v[0] < 0 ? -1 : 0;
+        put_fixed(c, v, 16, batch);
         break;
     }
     case T_BOOL: {
@@ -422,7 +432,8 @@ int row_finish(od_builder *b, const od_ctx *ctx) {
         }
     }
     if (b->text.failed || b->extras.failed || d->scratch.failed) return od_oom(d);
-    for (int col = 0; col < n; col++) col_put(&b->cols[col], &b->slot[col], b->text.p, b->rows);
+    for (int col = 0; col < n; col++)
+        col_put(&b->cols[col], &b->slot[col], b->text.p, b->rows, b->batch_size);
     b->rows++;
     if (b->rows >= b->batch_size) return seal(b, d->err) < 0 ? -1 : 1;
     return 0;
@@ -488,6 +499,9 @@ od_builder *od_builder_new(const od_tables *t, int signal, int64_t batch_size) {
         free(b);
         return NULL;
     }
+    for (int i = 0; i < 64; i++) b->fidx[i] = -1;
+    for (int i = 0; i < b->sig->nfields && i < 16; i++)
+        if (b->sig->fields[i].number < 64) b->fidx[b->sig->fields[i].number] = (int8_t)i;
     b->dec.t = t;
     b->dec.sig = b->sig;
     b->dec.b = b;
@@ -503,6 +517,7 @@ void od_builder_free(od_builder *b) {
         odb_free(&b->cols[i].valid);
     }
     od_chunk_free(b->ready);
+    for (int i = 0; i < 4; i++) free(b->ls[i].v);
     odb_free(&b->text);
     odb_free(&b->extras);
     arena_free(&b->dec.scratch);

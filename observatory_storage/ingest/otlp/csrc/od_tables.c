@@ -323,8 +323,18 @@ od_tables *od_tables_new(const char *blob, size_t len, char *err, size_t errlen)
         strcmp(t->sig[2].name, "logs"))
         FAIL("tables: signals must be traces, metrics, logs in that order");
     for (int i = 0; i < t->npb; i++)
-        for (int j = 0; j < t->pb[i].nfields; j++)
-            if (t->pb[i].fields[j].msg >= t->npb) FAIL("tables: bad sub-message");
+        for (int j = 0; j < t->pb[i].nfields; j++) {
+            od_pbfield *f = &t->pb[i].fields[j];
+            if (f->msg >= t->npb || (f->type == PB_MESSAGE && f->msg < 0)) FAIL("tables: bad sub-message");
+            if (f->number >= 32) continue;
+            int packable = f->repeated && f->type != PB_MESSAGE && f->type != PB_STRING &&
+                           f->type != PB_BYTES && f->type != PB_GROUP;
+            t->pb[i].check[f->number] = f->type == PB_MESSAGE  ? CHECK_MESSAGE
+                                        : f->type == PB_STRING ? CHECK_STRING
+                                        : f->type == PB_BYTES  ? CHECK_BYTES
+                                        : packable             ? CHECK_PACKED
+                                                               : CHECK_NONE;
+        }
     /* nested fields, by name */
     for (int i = 0; i < N_COUNT; i++) {
         char name[160];
@@ -337,6 +347,9 @@ od_tables *od_tables_new(const char *blob, size_t len, char *err, size_t errlen)
         t->jlen[i] = strlen(f->json);
         t->nested_msg[i] = mi;
     }
+    t->canonical_kv = !strcmp(t->jname[N_KV_KEY], "key") && !strcmp(t->jname[N_KV_VALUE], "value") &&
+                      !strcmp(t->jname[N_AV_STRING], "stringValue") && !strcmp(t->jname[N_AV_INT], "intValue") &&
+                      !strcmp(t->jname[N_AV_DOUBLE], "doubleValue") && !strcmp(t->jname[N_AV_BOOL], "boolValue");
     static const int res_ids[3][4] = {{N_RS_RESOURCE, N_RS_SCHEMA, N_SS_SCOPE, N_SS_SCHEMA},
                                       {N_RM_RESOURCE, N_RM_SCHEMA, N_SM_SCOPE, N_SM_SCHEMA},
                                       {N_RL_RESOURCE, N_RL_SCHEMA, N_SL_SCOPE, N_SL_SCHEMA}};

@@ -138,9 +138,22 @@ static void put_escape(odb *w, uint8_t c) {
     }
 }
 
+/* a byte below 0x20, '"' or '\\' among 8 (SWAR; may flag more bytes once one is real) */
+static inline int word_needs_escape(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high ? 1 : 0;
+}
+
 static void put_escaped_raw(odb *w, const uint8_t *s, size_t n) {
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t start = 0, i = 0;
+    while (i + 8 <= n) { /* the usual text needs no escape: copy it in one go */
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (word_needs_escape(x)) break;
+        i += 8;
+    }
+    for (; i < n; i++) {
         if (needs_escape(s[i])) {
             odb_put(w, s + start, i - start);
             put_escape(w, s[i]);
@@ -322,16 +335,23 @@ int od_str_eq(od_str a, const char *lit, size_t litn) {
     return j == litn;
 }
 
-void jw_int(odb *w, int64_t v) {
-    char t[24];
-    int n = snprintf(t, sizeof t, "%lld", (long long)v);
-    odb_put(w, t, (size_t)n);
-}
-
 void jw_uint(odb *w, uint64_t v) {
     char t[24];
-    int n = snprintf(t, sizeof t, "%llu", (unsigned long long)v);
-    odb_put(w, t, (size_t)n);
+    size_t i = sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    odb_put(w, t + i, sizeof t - i);
+}
+
+void jw_int(odb *w, int64_t v) {
+    if (v < 0) {
+        odb_putc(w, '-');
+        jw_uint(w, (uint64_t)0 - (uint64_t)v);
+    } else {
+        jw_uint(w, (uint64_t)v);
+    }
 }
 
 /* The shortest decimal digits that read back as x (what Python's repr, ryu and orjson
@@ -502,12 +522,20 @@ void od_repr(odb *w, od_str s) {
 }
 
 uint64_t od_hash(const uint8_t *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
+    /* 8 bytes at a time (attribute names are ~20-40 bytes) */
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
     }
-    return h;
+    uint64_t w = 0;
+    if (n) memcpy(&w, s, n);
+    h = (h ^ w) * 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
 }
 
 /* --- the JSON validator: what orjson.loads accepts -------------------------------- */
@@ -528,8 +556,27 @@ static inline int is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' |
 
 /* a string starting after the opening quote at s[i]; returns the index after the closing
  * quote, or 0 with err set */
+/* The bytes of 8 that are '"', '\\', control characters or non-ASCII: the lowest flagged
+ * one is exact (a borrow only ever flags bytes above a real one). */
+static inline uint64_t word_special(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & high;
+}
+
 static size_t scan_string(const uint8_t *s, size_t n, size_t i, char *err, size_t errlen) {
     while (i < n) {
+        while (i + 8 <= n) { /* plain ASCII 8 bytes at a time, up to the first special byte */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            uint64_t m = word_special(w);
+            if (m) {
+                i += (size_t)(__builtin_ctzll(m) >> 3);
+                break;
+            }
+            i += 8;
+        }
+        if (i >= n) break;
         uint8_t c = s[i];
         if (c == '"') return i + 1;
         if (c == '\\') {
@@ -644,12 +691,16 @@ static size_t scan_number(const uint8_t *s, size_t n, size_t i, char *err, size_
     }
     size_t len = i - start;
     if (isfloat || len > 19) {
-        /* a float for orjson (an integer beyond 64 bits too): refused if infinite */
+        /* a float for orjson (an integer beyond 64 bits too): refused if infinite; only a
+         * long mantissa or a big exponent can overflow (then strtod says) */
+        int big = len > 300;
+        for (size_t k = start; k < i && !big; k++)
+            if ((s[k] == 'e' || s[k] == 'E') && i - k > 3) big = 1; /* (an exponent >= 100) */
         int64_t iv;
         uint64_t uv;
-        double d;
-        int k = od_json_number(s + start, len, &iv, &uv, &d);
-        if (k == JN_FLOAT && isinf(d)) {
+        double d = 0;
+        int kind = big ? od_json_number(s + start, len, &iv, &uv, &d) : JN_INT;
+        if (kind == JN_FLOAT && isinf(d)) {
             jerr(err, errlen, s, start, "number is infinity when parsed as double");
             return 0;
         }
@@ -657,13 +708,21 @@ static size_t scan_number(const uint8_t *s, size_t n, size_t i, char *err, size_
     return i;
 }
 
+static const uint8_t WS[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+static inline size_t skip_ws(const uint8_t *s, size_t n, size_t i) {
+    while (i < n && WS[s[i]]) i++;
+    return i;
+}
+
 int od_json_validate(const uint8_t *s, size_t n, void *index_out, char *err, size_t errlen) {
     od_jindex *idx = index_out;
-    /* stack: container kind ('{' or '[') and index entry (or UINT32_MAX: none) */
+    /* the open containers: kind ('{' or '[') and index entry (UINT32_MAX: none) */
     uint8_t kind[OD_JSON_MAX_DEPTH + 1];
     uint32_t entry[OD_JSON_MAX_DEPTH + 1];
     int depth = 0;
     size_t i = 0;
+    uint8_t c;
     if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
         jerr(err, errlen, s, 0, "UTF-8 byte order mark (BOM) is not supported");
         return -1;
@@ -672,138 +731,128 @@ int od_json_validate(const uint8_t *s, size_t n, void *index_out, char *err, siz
         jerr(err, errlen, s, 0, "Input is a zero-length, empty document");
         return -1;
     }
-    while (i < n && is_ws(s[i])) i++;
-    if (i == n) {
+    if (skip_ws(s, n, 0) == n) {
         jerr(err, errlen, s, 0, "input data is empty");
         return -1;
     }
-    /* states: expecting a value (after '[', ',' in an array, ':' or at the top) */
-    enum { VALUE, AFTER_VALUE, KEY_OR_END, KEY, VALUE_OR_END } st = VALUE;
-    for (;;) {
-        while (i < n && is_ws(s[i])) i++;
-        if (st == AFTER_VALUE && depth == 0) {
-            if (i != n) {
-                jerr(err, errlen, s, i, "unexpected content after document");
-                return -1;
-            }
-            return 0;
-        }
-        if (i >= n) {
-            jerr(err, errlen, s, n, "unexpected end of data");
-            return -1;
-        }
-        uint8_t c = s[i];
-        switch (st) {
-        case VALUE:
-        case VALUE_OR_END:
-            if (st == VALUE_OR_END && c == ']') goto close;
-            if (c == '{' || c == '[') {
-                if (depth >= OD_JSON_MAX_DEPTH) {
-                    jerr(err, errlen, s, i, "depth limit exceeded");
-                    return -1;
-                }
-                uint32_t e = UINT32_MAX;
-                if (idx && depth < OD_JSON_INDEX_DEPTH) {
-                    size_t j = i + 1;
-                    while (j < n && is_ws(s[j])) j++;
-                    if (!(j < n && s[j] == (c == '{' ? '}' : ']'))) {
-                        /* non-empty: indexed (end and next filled at its close) */
-                        if (idx->n == idx->cap) {
-                            size_t cap = idx->cap ? idx->cap * 2 : 1024;
-                            od_jent *p = realloc(idx->e, cap * sizeof *p);
-                            if (!p) {
-                                jerr(err, errlen, s, i, "out of memory");
-                                return -1;
-                            }
-                            idx->e = p;
-                            idx->cap = cap;
-                        }
-                        e = (uint32_t)idx->n++;
-                    }
-                }
-                kind[depth] = c;
-                entry[depth] = e;
-                depth++;
-                i++;
-                st = c == '{' ? KEY_OR_END : VALUE_OR_END;
-                continue;
-            }
-            if (c == '"') {
-                i = scan_string(s, n, i + 1, err, errlen);
-                if (!i) return -1;
-            } else if (c == '-' || (c >= '0' && c <= '9')) {
-                i = scan_number(s, n, i, err, errlen);
-                if (!i) return -1;
-            } else if (c == 't' || c == 'f' || c == 'n') {
-                const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-                size_t len = strlen(lit);
-                if (n - i < len) {
-                    if (memcmp(s + i, lit, n - i) == 0) {
-                        jerr(err, errlen, s, n, "unexpected end of data");
-                        return -1;
-                    }
-                    jerr(err, errlen, s, i, "invalid literal");
-                    return -1;
-                }
-                if (memcmp(s + i, lit, len) != 0) {
-                    jerr(err, errlen, s, i, "invalid literal");
-                    return -1;
-                }
-                i += len;
-            } else if (st == VALUE && c == ']' && depth > 0 && kind[depth - 1] == '[') {
-                jerr(err, errlen, s, i - 1, "trailing comma is not allowed");
-                return -1;
-            } else {
-                jerr(err, errlen, s, i, "unexpected character, expected a JSON value");
-                return -1;
-            }
-            st = AFTER_VALUE;
-            continue;
-        case KEY_OR_END:
-        case KEY:
-            if (c == '}' && st == KEY_OR_END) goto close;
-            if (c == '}') {
-                jerr(err, errlen, s, i - 1, "trailing comma is not allowed");
-                return -1;
-            }
-            if (c != '"') {
-                jerr(err, errlen, s, i, "unexpected character, expected a string key");
-                return -1;
-            }
-            i = scan_string(s, n, i + 1, err, errlen);
-            if (!i) return -1;
-            while (i < n && is_ws(s[i])) i++;
-            if (i >= n) {
-                jerr(err, errlen, s, n, "unexpected end of data");
-                return -1;
-            }
-            if (s[i] != ':') {
-                jerr(err, errlen, s, i, "unexpected character, expected ':' after key");
-                return -1;
-            }
-            i++;
-            st = VALUE;
-            continue;
-        case AFTER_VALUE:
-            if (c == ',') {
-                i++;
-                st = kind[depth - 1] == '{' ? KEY : VALUE;
-                continue;
-            }
-            if ((c == '}' && kind[depth - 1] == '{') || (c == ']' && kind[depth - 1] == '[')) goto close;
-            jerr(err, errlen, s, i, kind[depth - 1] == '{' ? "expected ',' or '}' after object value"
-                                                           : "expected ',' or ']' after array element");
-            return -1;
-        }
-    close:
-        depth--;
-        if (entry[depth] != UINT32_MAX) {
-            idx->e[entry[depth]].end = (uint32_t)(i + 1);
-            idx->e[entry[depth]].next = (uint32_t)idx->n;
-        }
-        i++;
-        st = AFTER_VALUE;
+value: /* a value is due (at the top, after '[' or ',' in a list, after ':') */
+    i = skip_ws(s, n, i);
+    if (i >= n) goto eof;
+    c = s[i];
+    if (c == '"') {
+        i = scan_string(s, n, i + 1, err, errlen);
+        if (!i) return -1;
+        goto after_value;
     }
+    if (c == '{' || c == '[') {
+        if (depth >= OD_JSON_MAX_DEPTH) {
+            jerr(err, errlen, s, i, "depth limit exceeded");
+            return -1;
+        }
+        size_t j = skip_ws(s, n, i + 1);
+        int empty = j < n && s[j] == (c == '{' ? '}' : ']');
+        uint32_t e = UINT32_MAX;
+        if (idx && depth < OD_JSON_INDEX_DEPTH && !empty) {
+            /* non-empty: indexed (end and next filled at its close) */
+            if (idx->n == idx->cap) {
+                size_t cap = idx->cap ? idx->cap * 2 : 1024;
+                od_jent *p = realloc(idx->e, cap * sizeof *p);
+                if (!p) {
+                    jerr(err, errlen, s, i, "out of memory");
+                    return -1;
+                }
+                idx->e = p;
+                idx->cap = cap;
+            }
+            e = (uint32_t)idx->n++;
+        }
+        kind[depth] = c;
+        entry[depth] = e;
+        depth++;
+        i = j;
+        if (empty) goto close;
+        if (c == '{') goto key;
+        goto value;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        i = scan_number(s, n, i, err, errlen);
+        if (!i) return -1;
+        goto after_value;
+    }
+    if (c == 't' || c == 'f' || c == 'n') {
+        const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        size_t len = c == 'f' ? 5 : 4;
+        if (n - i < len) {
+            if (memcmp(s + i, lit, n - i) == 0) goto eof;
+            jerr(err, errlen, s, i, "invalid literal");
+            return -1;
+        }
+        if (memcmp(s + i, lit, len) != 0) {
+            jerr(err, errlen, s, i, "invalid literal");
+            return -1;
+        }
+        i += len;
+        goto after_value;
+    }
+    if (c == ']' && depth > 0 && kind[depth - 1] == '[') {
+        jerr(err, errlen, s, i - 1, "trailing comma is not allowed");
+        return -1;
+    }
+    jerr(err, errlen, s, i, "unexpected character, expected a JSON value");
+    return -1;
+key: /* a member is due (after '{' or ',') */
+    i = skip_ws(s, n, i);
+    if (i >= n) goto eof;
+    if (s[i] != '"') {
+        if (s[i] == '}') {
+            jerr(err, errlen, s, i - 1, "trailing comma is not allowed");
+            return -1;
+        }
+        jerr(err, errlen, s, i, "unexpected character, expected a string key");
+        return -1;
+    }
+    i = scan_string(s, n, i + 1, err, errlen);
+    if (!i) return -1;
+    i = skip_ws(s, n, i);
+    if (i >= n) goto eof;
+    if (s[i] != ':') {
+        jerr(err, errlen, s, i, "unexpected character, expected ':' after key");
+        return -1;
+    }
+    i++;
+    goto value;
+after_value:
+    if (depth == 0) {
+        i = skip_ws(s, n, i);
+        if (i != n) {
+            jerr(err, errlen, s, i, "unexpected content after document");
+            return -1;
+        }
+        return 0;
+    }
+    i = skip_ws(s, n, i);
+    if (i >= n) goto eof;
+    c = s[i];
+    if (c == ',') {
+        i++;
+        if (kind[depth - 1] == '{') goto key;
+        goto value;
+    }
+    if (c == (kind[depth - 1] == '{' ? '}' : ']')) goto close;
+    jerr(err, errlen, s, i, kind[depth - 1] == '{' ? "expected ',' or '}' after object value"
+                                                   : "expected ',' or ']' after array element");
+    return -1;
+close: /* s[i] closes the innermost container */
+    depth--;
+    if (entry[depth] != UINT32_MAX) {
+        idx->e[entry[depth]].end = (uint32_t)(i + 1);
+        idx->e[entry[depth]].next = (uint32_t)idx->n;
+    }
+    i++;
+    goto after_value;
+eof:
+    jerr(err, errlen, s, n, "unexpected end of data");
+    return -1;
 }
 
 int od_json_valid(const uint8_t *s, size_t n) { return od_json_validate(s, n, NULL, NULL, 0) == 0; }

@@ -18,7 +18,7 @@ int od_json_number(const uint8_t *s, size_t n, int64_t *i, uint64_t *u, double *
         int over = 0;
         for (size_t k = (size_t)neg; k < n; k++) {
             unsigned dg = (unsigned)(s[k] - '0');
-            if (v > (UINT64_MAX - dg) / 10) {
+            if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && dg > UINT64_MAX % 10)) {
                 over = 1;
                 break;
             }
@@ -66,7 +66,7 @@ void vit_init(od_dec *d, od_vit *it, const od_val *v) {
         it->member = v->member;
         it->values = v->direct ? v->list : d->t->num[it->kvl ? N_KVLIST_VALUES : N_ARRAY_VALUES];
     } else if (v->jp) {
-        jpos list = {v->jp, v->jent, v->jlevel};
+        jpos list = {v->jp, v->jent, v->jlevel, NULL};
         if (jit_open(d, &it->j, list) < 0) it->j.p = NULL;
     }
 }

@@ -28,6 +28,32 @@ void pbc_msg(pbc *c, const uint8_t *p, size_t n);
 void pbc_field(pbc *c, const uint8_t *base, size_t n, uint32_t filter);
 int pbc_next(pbc *c, pbf *f); /* 1 field, 0 end, -1 malformed */
 
+/* positions of a record's repeated or nested fields, collected in one pass over it */
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+} od_span;
+typedef struct {
+    od_span *v;
+    size_t n, cap;
+    int failed;
+} od_spans;
+static inline void spans_push(od_spans *s, const uint8_t *p, size_t n) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 32;
+        od_span *v = s->failed ? NULL : realloc(s->v, cap * sizeof *v);
+        if (!v) {
+            s->failed = 1;
+            return;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n].p = p;
+    s->v[s->n].n = n;
+    s->n++;
+}
+
 /* --- values: what an AnyValue (or a field) is, referring into the input */
 enum { V_NONE, V_BOOL, V_INT, V_UINT, V_F64, V_STR, V_B64, V_ARR, V_KVL };
 
@@ -54,6 +80,7 @@ typedef struct {
     const uint8_t *p; /* first byte of the value */
     uint32_t ent;     /* index entry, when the value is an indexed container */
     int level;        /* its nesting level (top-level value: 1) */
+    const uint8_t *e; /* just past its end, when known (NULL: scan for it) */
 } jpos;
 
 typedef struct {
@@ -190,6 +217,8 @@ struct od_builder {
     odb extras;
     od_held held[OD_MAXCOL];
     int failed;
+    od_spans ls[4];      /* protobuf: a record's attributes, status, events, links, ... */
+    int8_t fidx[64];     /* protobuf: record field number -> index in the signal's fields */
     /* the message being walked */
     od_msg *msg;
     char where[160];
