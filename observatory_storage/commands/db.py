@@ -123,9 +123,12 @@ def db_psql(ctx: typer.Context) -> None:
 @db_app.command("status")
 def db_status(json_output: bool = typer.Option(False, "--json")) -> None:
     """Backend, versions and license of the configured database."""
+    from observatory_storage.ingest.otlp.native import describe  # lazy: light, no pyarrow
+
     settings = settings_or_exit()
     with clean_errors(settings), connect(settings) as conn:
-        info = detect(conn).as_dict() | {"database": settings.redacted_database_url}
+        info = detect(conn).as_dict() | {"database": settings.redacted_database_url,
+                                         "otlp_decoder": describe()}
         if not settings.database_url:
             info["url"] = _database_url(settings)[0]  # running now: connect started it
     if json_output:

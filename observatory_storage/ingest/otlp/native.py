@@ -18,13 +18,18 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from observatory_storage.datasets import DATASETS, Dataset
-from observatory_storage.ingest.otlp import mapping, signals
 from observatory_storage.ingest.otlp.errors import OtlpError
-from observatory_storage.ingest.otlp.framing import JSON, Message
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from observatory_storage.datasets import Dataset
+    from observatory_storage.ingest.otlp.framing import Message
+
+# (pyarrow, the datasets and the protobuf classes are imported where the decoding starts:
+# `version` and `db status` only ask which decoder would run)
 
 try:
     from observatory_storage.ingest.otlp import _otlpdecode
@@ -38,7 +43,7 @@ ENV = "OBS_OTLP_DECODER"
 PYTHON, COMPILED = "python", "compiled"
 available: bool = _otlpdecode is not None
 VERSION = _otlpdecode.VERSION if available else None
-SIGNAL_ORDER = (signals.TRACES, signals.METRICS, signals.LOGS)  # as the C tables number them
+SIGNAL_ORDER = ("traces", "metrics", "logs")  # as the C tables number them (signals.SIGNALS)
 
 
 def sources_hash() -> str | None:
@@ -76,6 +81,14 @@ def decoder_name(which: str | None = None) -> str:
     return f"compiled (otlpdecode {VERSION})" if which == COMPILED else PYTHON
 
 
+def describe() -> str:
+    """:func:`decoder_name`, or what is wrong with OBS_OTLP_DECODER (never raises)."""
+    try:
+        return decoder_name()
+    except (ValueError, RuntimeError) as exc:
+        return f"none ({exc})"
+
+
 try:  # (at import; decoder_name() reads the variable again)
     NAME = decoder_name()
 except (ValueError, RuntimeError):
@@ -85,6 +98,8 @@ except (ValueError, RuntimeError):
 
 
 def _arrow_type(t: pa.DataType) -> tuple[str, int, int]:
+    import pyarrow as pa
+
     if pa.types.is_timestamp(t) and t.unit == "us":
         return "timestamp_us", 0, 0
     if pa.types.is_decimal(t):
@@ -112,6 +127,10 @@ def _proto3(descriptor) -> bool:
 
 def tables_blob() -> bytes:
     """The tables, as the text the C decoder parses (``csrc/od_tables.c``)."""
+    from observatory_storage.datasets import DATASETS
+    from observatory_storage.ingest.otlp import mapping, signals
+
+    assert tuple(signals.SIGNALS) == SIGNAL_ORDER
     lines = ["otlpdecode-tables\t1"]
     messages: list = []
     index: dict[str, int] = {}
@@ -200,7 +219,7 @@ def _error(exc, where: str | None) -> OtlpError:
 def sniff(message: Message) -> tuple[str | None, object]:
     """``(signal, prepared)`` as ``sniff.decode``: the message validated (as upb or orjson
     would) and its signal told by the same rules; signal None: no records."""
-    encoding = _otlpdecode.JSON if message.encoding == JSON else _otlpdecode.PROTO
+    encoding = _otlpdecode.JSON if message.encoding == "json" else _otlpdecode.PROTO
     try:
         index, prepared = _tables().prepare(encoding, message.data)
     except _otlpdecode.DecodeError as exc:
@@ -243,6 +262,8 @@ class Builder:
         return {c: n for c, n in zip(self._columns, self._b.unusable(), strict=True) if n}
 
     def _batch(self, chunk) -> pa.RecordBatch:
+        import pyarrow as pa
+
         rows, columns = chunk
         arrays = []
         for field, (validity, offsets, data, nulls) in zip(self.schema, columns, strict=True):
@@ -261,6 +282,8 @@ def json_valid(data: bytes) -> bool:
 
 def decode(message: Message, batch_size: int = 65536) -> tuple[str | None, list[pa.RecordBatch]]:
     """One message on its own: ``(signal, batches)`` (tests, fuzzing, benchmarks)."""
+    from observatory_storage.datasets import DATASETS
+
     signal, prepared = sniff(message)
     if signal is None:
         return None, []
