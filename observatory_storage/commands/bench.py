@@ -54,6 +54,10 @@ def bench_command(
     indexes: bool = typer.Option(
         False, "--indexes", help="Raw COPY rows/s under different index sets (the trade-off)."
     ),
+    otlp_decode: bool = typer.Option(
+        False, "--otlp-decode",
+        help="OTLP decode + map alone (no database): the Python and compiled decoders side by side.",
+    ),
     copy_suite: bool = typer.Option(
         False, "--copy-suite",
         help="Parallel COPY: ours at 1/2/4 workers, one and two psql streams and raw pgpq (on "
@@ -89,6 +93,7 @@ def bench_command(
         settings, server, rows=rows, methods=chosen, data_dir=data_dir, options=options,
         copy_suite=copy_suite, levels=levels, big_file_gb=big_file_gb, indexes=indexes,
         queries=queries, query_rows=query_rows, e2e=e2e, keep=keep_databases,
+        otlp_decode=otlp_decode,
     )
     payload = report.as_dict()
     if out is not None:
