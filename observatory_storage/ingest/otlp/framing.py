@@ -73,6 +73,7 @@ class _Stream:
     def __init__(self, raw):
         self.raw = raw
         self.buf = b""
+        self.pos = 0  # lines(): where the next line starts in buf
         self.eof = False
 
     def _fill(self, n: int) -> None:
@@ -104,19 +105,20 @@ class _Stream:
         return b"".join(parts)
 
     def lines(self) -> Iterator[bytes]:
-        start = 0
+        start = self.pos = 0
         while True:
             end = self.buf.find(b"\n", start)
             if end >= 0:
+                self.pos = end + 1
                 yield self.buf[start:end]
                 start = end + 1
                 continue
             rest = self.buf[start:]
-            start = 0
+            start = self.pos = 0
             if self.eof:
+                self.buf = b""  # (consumed: rest_of_lines() has nothing left)
                 if rest:
                     yield rest
-                self.buf = b""
                 return
             # the rest of the line: chunks up to one holding a newline, joined once (a
             # line of many chunks was copied and searched again at every chunk)
@@ -130,6 +132,23 @@ class _Stream:
                 if b"\n" in chunk:
                     break
             self.buf = b"".join(parts)
+
+    def rest_of_lines(self) -> list[bytes]:
+        """What lines() has not yielded yet, as chunks, its line breaks kept except the
+        file's last one (as joining the remaining lines with b"\\n" would give)."""
+        parts = [self.buf[self.pos:]]
+        self.buf, self.pos = b"", 0
+        while not self.eof:
+            chunk = self.raw.read(_CHUNK)
+            if not chunk:
+                self.eof = True
+            else:
+                parts.append(chunk)
+        while parts and not parts[-1]:
+            parts.pop()
+        if parts and parts[-1].endswith(b"\n"):
+            parts[-1] = parts[-1][:-1]
+        return parts
 
 
 def _decompressed(handle: BinaryIO) -> tuple[object, str | None]:
@@ -265,8 +284,9 @@ def _json_messages(stream: _Stream, json_valid=None) -> Iterator[Message]:
                     except orjson.JSONDecodeError:
                         parsed = None
                     complete = parsed is not None
-                if not complete:
-                    yield Message("document", JSON, b"\n".join([text, *lines]))
+                if not complete:  # one document over lines: the rest read whole, no line split
+                    rest = stream.rest_of_lines()
+                    yield Message("document", JSON, b"".join([text, b"\n", *rest]) if rest else text)
                     return
                 yield Message(f"line {number}", JSON, text, parsed)
                 continue
