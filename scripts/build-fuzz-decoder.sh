@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The compiled OTLP decoder, built for fuzzing (clang, AddressSanitizer + UBSan), into build/fuzz/:
 #   od_fuzz_proto, od_fuzz_json   libFuzzer harnesses of the pure-C core (tests/fuzz/od_fuzz.c)
+#   od_replay_proto, od_replay_json  the same without libFuzzer or sanitizers (gcc), for valgrind
 #   tables.txt                    the tables they read (native.tables_blob())
 #   ext/_otlpdecode*.so           the Python extension with ASan+UBSan and libFuzzer coverage,
 #                                 for the atheris harness (tests/fuzz/atheris_diff.py)
@@ -21,6 +22,12 @@ FLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-
 for enc in proto json; do
   json=0; [ "$enc" = json ] && json=1
   "$CC" "${FLAGS[@]}" -DOD_FUZZ_JSON=$json tests/fuzz/od_fuzz.c "$SRC"/od_*.c -o "$OUT/od_fuzz_$enc" -lpthread
+done
+# replays without libFuzzer or sanitizers, for valgrind (docs/otlp.md: the leak check)
+for enc in proto json; do
+  json=0; [ "$enc" = json ] && json=1
+  "${GCC:-gcc}" -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter -I"$SRC" \
+    -DOD_FUZZ_MAIN -DOD_FUZZ_JSON=$json tests/fuzz/od_fuzz.c "$SRC"/od_*.c -o "$OUT/od_replay_$enc" -lpthread
 done
 # the extension (same sources) for atheris: libFuzzer coverage without its main()
 CC="$CC" OTLPDECODE_SANITIZE=1 CFLAGS="-fsanitize=fuzzer-no-link" LDSHARED="$CC -shared" \

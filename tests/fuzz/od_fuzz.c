@@ -104,3 +104,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     od_msg_free(m);
     return 0;
 }
+
+#ifdef OD_FUZZ_MAIN
+/* Replay without libFuzzer (e.g. under valgrind): od_replay_proto FILE... */
+int main(int argc, char **argv) {
+    LLVMFuzzerInitialize(&argc, &argv);
+    for (int i = 1; i < argc; i++) {
+        FILE *f = fopen(argv[i], "rb");
+        if (!f) {
+            perror(argv[i]);
+            return 2;
+        }
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        uint8_t *data = malloc(n > 0 ? (size_t)n : 1);
+        if (!data || (n > 0 && fread(data, 1, (size_t)n, f) != (size_t)n)) abort();
+        fclose(f);
+        LLVMFuzzerTestOneInput(data, (size_t)n);
+        free(data);
+    }
+    od_tables_free(T);
+    return 0;
+}
+#endif
