@@ -11,8 +11,12 @@ trees and protobuf wire trees of real SDK messages), mixed with libFuzzer's own.
 (libFuzzer writes the inputs it finds into the first folder: never the committed corpus.)
 
 With OTLPDECODE_EXTENSION=build/fuzz/ext/.../_otlpdecode*.so (scripts/build-fuzz-decoder.sh)
-the extension built with ASan + UBSan and libFuzzer coverage is loaded instead (run under
-LD_PRELOAD of clang's ASan runtime; docs/otlp.md has the command line).
+the extension built with ASan + UBSan and libFuzzer coverage is loaded instead, under
+atheris's own ASan + libFuzzer runtime (its coverage of the C code then guides the run):
+
+    LD_PRELOAD="$(python -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so" \
+    ASAN_OPTIONS=detect_leaks=0 OTLPDECODE_EXTENSION=$(ls build/fuzz/ext/*/*/*/_otlpdecode*.so) \
+    python tests/fuzz/atheris_diff.py /tmp/new-inputs tests/fuzz/corpus/* -max_total_time=1800
 """
 
 from __future__ import annotations

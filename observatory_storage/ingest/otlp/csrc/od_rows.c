@@ -539,7 +539,6 @@ void od_builder_start(od_builder *b, od_msg *m, const char *where) {
     d->i = d->j = d->k = 0;
     od_walkstate *w = &b->w;
     w->level = 0;
-    w->have_data = 0;
 }
 
 od_chunk *od_builder_take(od_builder *b) {

@@ -552,7 +552,6 @@ static void jerr(char *err, size_t errlen, const uint8_t *s, size_t at, const ch
     snprintf(err, errlen, "%s: line %zu column %zu (char %zu)", what, line, col, at);
 }
 
-static inline int is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* a string starting after the opening quote at s[i]; returns the index after the closing
  * quote, or 0 with err set */

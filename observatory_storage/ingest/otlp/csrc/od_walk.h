@@ -187,18 +187,17 @@ struct od_msg {
 /* the walk of one message, resumable after each sealed batch */
 typedef struct {
     int level; /* 0 resources, 1 scopes, 2 records, 3 data points, 4 done */
-    pbc pres, pscope, prec, ppt;
-    const uint8_t *res_p, *scope_p, *rec_p;
-    size_t res_n, scope_n, rec_n;
-    jit jres, jscope, jrec, jpt;
-    jpos jres_v, jscope_v, jrec_v;
+    pbc pres, pscope, prec; /* protobuf: resources, scopes, records */
+    const uint8_t *res_p;   /* ... the current resource */
+    size_t res_n;
+    jit jres, jscope, jrec, jpt; /* JSON: resources, scopes, records, data points */
+    jpos jres_v, jscope_v;       /* ... the current resource's attributes and schemaUrl */
     od_ctx ctx;
     od_base base;
-    /* metrics: the data kind of the current metric and its data (proto: payload cursor
-     * from the final run; JSON: the data object) */
+    /* metrics: the current metric's data (protobuf: from the oneof's final run, its data
+     * points read from it; JSON: the list of data points) */
     pbc pdata;
     jpos jdata;
-    int have_data;
 } od_walkstate;
 
 struct od_builder {
