@@ -24,8 +24,11 @@ def _root(ctx: typer.Context) -> None:
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version (and which OTLP decoder ingest uses)."""
+    from observatory_storage.ingest.otlp import native  # lazy, light: no pyarrow
+
     typer.echo(__version__)
+    typer.echo(f"otlp decoder: {native.describe()}")
 
 
 register_all(app)

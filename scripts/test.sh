@@ -32,6 +32,8 @@ trap cleanup EXIT
 
 PROMTOOL="$(bash scripts/install-promtool.sh)" || PROMTOOL=""
 export OBS_PROMTOOL="${PROMTOOL}"
+# CI has a C compiler: the compiled OTLP decoder must have been built, never silently skipped
+export OBS_REQUIRE_NATIVE_DECODER="${OBS_REQUIRE_NATIVE_DECODER:-1}"
 
 set +e
 .venv/bin/python -m pytest "$@"

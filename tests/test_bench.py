@@ -72,3 +72,19 @@ def test_bench_refuses_an_unknown_method(server_urls, tmp_path):
     )
     assert done.returncode == 2
     assert "nosuch" in done.stderr
+
+
+def test_otlp_decode_measures_both_decoders_on_the_same_spans(tmp_path):
+    """bench --otlp-decode: decode + map alone, each decoder in its own process."""
+    from observatory_storage.bench.data import BenchData
+    from observatory_storage.bench.extras_text import extras_markdown
+    from observatory_storage.bench.otlp import run_decode
+    from observatory_storage.ingest.otlp import native
+
+    measured = run_decode(BenchData(tmp_path, 2000, ()))
+    decoders = ["python"] + (["compiled"] if native.available else [])
+    assert [(r["input"], r["decoder"]) for r in measured["results"]] == [
+        (method, native.decoder_name(d)) for method in ("otlp-proto", "otlp-jsonl") for d in decoders]
+    for r in measured["results"]:
+        assert r["rows"] == 2000 and r["cpu_seconds"] > 0 and r["peak_rss_mb"] > r["baseline_rss_mb"] > 0
+    assert "OTLP decode + map alone" in extras_markdown({"otlp_decode": measured})[0]

@@ -194,3 +194,20 @@ def test_db_psql_on_database_url_and_db_url_hides_the_password(database_url):
     shown = cli("db", "url", "--show-password", env=env | {"DB_SCHEMA": "obs"})
     assert shown.stdout.strip() == (
         "postgresql://app:hunter2-secret@db.internal:5432/obs?options=-csearch_path%3Dobs")
+
+
+def test_version_db_status_and_run_metadata_say_which_decoder(database_url):
+    """`version`, `db status` and the ingest run's Dagster metadata name the OTLP decoder."""
+    from observatory_storage.defs.ingest import report_metadata
+    from observatory_storage.ingest.otlp import native
+    from observatory_storage.ingest.summary import IngestReport
+
+    done = cli("version", env={})
+    assert done.returncode == 0 and done.stdout.splitlines()[1] == (
+        f"otlp decoder: {native.describe()}"), done.stdout
+    done = cli("version", env={native.ENV: "python"})
+    assert done.stdout.splitlines()[1] == "otlp decoder: python"
+    done = cli("db", "status", "--json", env={"DATABASE_URL": database_url})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["otlp_decoder"] == native.describe()
+    assert report_metadata(IngestReport())["otlp_decoder"].value == native.describe()

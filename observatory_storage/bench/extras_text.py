@@ -102,6 +102,19 @@ def extras_markdown(extras: dict) -> list[str]:
              f"{r['index'] or 'none'} | {r.get('target', '')} | {MET[r.get('met')]} |"
              for r in q["results"]],
         ))
+    if "otlp_decode" in extras:
+        d = extras["otlp_decode"]
+        parts.append(_table(
+            f"OTLP decode + map alone ({d['spans']:,} SDK spans, {d['spans_per_message']:,} a message; "
+            f"CPU time of one process per decoder, no database; peak RSS target "
+            f"<= {d['rss_target_mb']} MB):",
+            "| input | decoder | spans | CPU s | spans/s | vs python | peak RSS MB | target | met? | load after |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|---:|",
+            [f"| {r['input']} | {r['decoder']} | {r['rows']:,} | {r['cpu_seconds']:.2f} | "
+             f"{r['spans_per_second']:,} | {r['vs_python']:.2f}x | {r['peak_rss_mb']:.0f} | "
+             f"{r['target'] or ''} | {MET[r['met']]} | {r['load_average_after']} |"
+             for r in d["results"]],
+        ))
     if "e2e" in extras:
         e = extras["e2e"]
         if e.get("skipped"):

@@ -10,6 +10,11 @@ and COPY into the shipped ``traces`` table, exactly as ``ingest`` runs it.
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -71,8 +76,79 @@ def _load(method: str):
     return run
 
 
+# --- decode + map alone: both decoders side by side (bench --otlp-decode) -------------------
+
+DECODE_TARGETS = {"otlp-proto": 200_000, "otlp-jsonl": 100_000}  # spans/s, compiled decoder
+DECODE_RSS_TARGET_MB = 250  # peak RSS of a process decoding the benchmark's spans
+
+
+def run_decode(data: BenchData) -> dict:
+    """Decode + map of the same OTLP files (``prepare``) by each decoder, nothing else: no
+    database, no conform or pricing. One child process per decoder and input (its own CPU
+    time and peak RSS), one after the other on one thread."""
+    from observatory_storage.bench.runner import say
+    from observatory_storage.ingest.otlp import native
+
+    decoders = ["python"] + (["compiled"] if native.available else [])
+    results = []
+    for method in LAYOUTS:
+        landing = prepare(data, method)
+        files = sorted(str(p) for p in (landing / "otlp" / "bench").glob("spans-*"))
+        python_rate = None
+        for decoder in decoders:
+            say(f"bench: decode {method} with the {decoder} decoder ...")
+            done = subprocess.run([sys.executable, "-m", __name__, decoder, *files],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"decode child failed: {done.stderr.strip()[-500:]}")
+            measured = json.loads(done.stdout.strip().splitlines()[-1])
+            rate = measured["rows"] / measured["cpu_seconds"]
+            python_rate = rate if decoder == "python" else python_rate
+            target = DECODE_TARGETS[method] if decoder == "compiled" else None
+            results.append(measured | {
+                "input": method, "decoder": native.decoder_name(decoder),
+                "spans_per_second": round(rate), "vs_python": round(rate / python_rate, 2),
+                "target": target, "met": (rate >= target and measured["peak_rss_mb"]
+                                          <= DECODE_RSS_TARGET_MB) if target else None,
+                "load_average_after": round(os.getloadavg()[0], 2)})
+    return {"spans": data.rows, "spans_per_message": SPANS_PER_MESSAGE, "results": results,
+            "rss_target_mb": DECODE_RSS_TARGET_MB}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: ru_maxrss would keep the forking parent's peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _decode(decoder: str, files: list[str]) -> dict:
+    from observatory_storage.ingest.otlp.reader import OtlpReader
+
+    batch_size = load_settings().copy_batch_size
+    baseline = _peak_rss_mb()
+    rows, cpu, wall = 0, time.process_time(), time.perf_counter()
+    for path in files:
+        with open(path, "rb") as handle:
+            for _, batch in OtlpReader(handle, path, "otlp", batch_size, decoder=decoder).batches():
+                rows += batch.num_rows
+    return {"rows": rows, "cpu_seconds": round(time.process_time() - cpu, 3),
+            "wall_seconds": round(time.perf_counter() - wall, 3),
+            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "baseline_rss_mb": round(baseline, 1), "batch_size": batch_size}
+
+
 METHODS = {name: _load(name) for name in LAYOUTS}
 DESCRIPTIONS = {
     "otlp-proto": "OTLP protobuf files (length-prefixed) -> ingest (decode, map, price, COPY)",
     "otlp-jsonl": "OTLP/JSON Lines, gzip -> ingest (decode, map, price, COPY)",
 }
+
+
+if __name__ == "__main__":  # the child of run_decode: python -m ... <decoder> <files>
+    print(json.dumps(_decode(sys.argv[1], sys.argv[2:])))

@@ -15,6 +15,7 @@ from observatory_storage.bench.extras_text import extras_markdown
 from observatory_storage.bench.indexes import run_indexes
 from observatory_storage.bench.memory import run_memory
 from observatory_storage.bench.methods import Options
+from observatory_storage.bench.otlp import run_decode
 from observatory_storage.bench.parallel import run_parallel
 from observatory_storage.bench.processes import run_processes
 from observatory_storage.bench.queries import run_queries
@@ -31,7 +32,7 @@ def run(settings: Settings, server: str, *, rows: int, methods: list[str], data_
         options: Options, copy_suite: bool = False, levels: list[int] = (),
         big_file_gb: float = 0.0, indexes: bool = False, queries: bool = False,
         query_rows: int = 10_000_000, e2e: bool = False, keep: bool = False,
-        scale: dict | None = None) -> Report:
+        scale: dict | None = None, otlp_decode: bool = False) -> Report:
     report = Report(
         backend=databases.backend_kind(server),
         server=databases.shown(server),
@@ -59,6 +60,8 @@ def run(settings: Settings, server: str, *, rows: int, methods: list[str], data_
         report.extras["queries"] = run_queries(data_dir, server, query_rows, settings)
     if e2e:
         report.extras["e2e"] = run_e2e(data_dir, server, data)
+    if otlp_decode:
+        report.extras["otlp_decode"] = run_decode(data)
     return report
 
 

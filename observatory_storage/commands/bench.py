@@ -62,6 +62,10 @@ def bench_command(
     indexes: bool = typer.Option(
         False, "--indexes", help="Raw COPY rows/s under different index sets (the trade-off)."
     ),
+    otlp_decode: bool = typer.Option(
+        False, "--otlp-decode",
+        help="OTLP decode + map alone (no database): the Python and compiled decoders side by side.",
+    ),
     copy_suite: bool = typer.Option(
         False, "--copy-suite",
         help="Parallel COPY: ours at 1/2/4 workers, one and two psql streams and raw pgpq (on "
@@ -101,6 +105,7 @@ def bench_command(
         queries=queries, query_rows=query_rows, e2e=e2e, keep=keep_databases,
         scale={"sizes": _numbers(scale_files), "s3_sizes": _numbers(scale_s3_files),
                "ledger_rows": _numbers(scale_ledger)} if scale else None,
+        otlp_decode=otlp_decode,
     )
     payload = report.as_dict()
     if out is not None:

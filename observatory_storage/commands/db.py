@@ -124,16 +124,20 @@ def db_psql(ctx: typer.Context) -> None:
 def db_status(json_output: bool = typer.Option(False, "--json")) -> None:
     """Backend, versions and license of the configured database (never starts the embedded
     server: one that is not running is reported as such)."""
+    from observatory_storage.ingest.otlp.native import describe  # lazy: light, no pyarrow
+
     settings = settings_or_exit()
     running = settings.database_url or embedded.running_uri(settings.embedded_pg_dir)
     if not running:
         info = {"database": "embedded PostgreSQL", "running": False,
                 "data_dir": str(settings.embedded_pg_dir),
                 "hint": "not running: `observatory-storage db start` starts it (or any command "
-                        "that needs it, for its own duration)"}
+                        "that needs it, for its own duration)",
+                "otlp_decoder": describe()}
     else:
         with clean_errors(settings), connect(settings) as conn:
-            info = detect(conn).as_dict() | {"database": settings.redacted_database_url}
+            info = detect(conn).as_dict() | {"database": settings.redacted_database_url,
+                                             "otlp_decoder": describe()}
             if not settings.database_url:
                 info |= {"running": True, "url": _database_url(settings)[0]}
     if json_output:

@@ -31,6 +31,7 @@ from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import DB_RETRY_POLICY, describe, transient_errors_retried
 from observatory_storage.ingest.discovery import forget, pending_objects
 from observatory_storage.ingest.loader import load_objects
+from observatory_storage.ingest.otlp import native
 from observatory_storage.ingest.summary import SETTLED, DatasetSummary, FileOutcome
 from observatory_storage.landing import OUTSIDE_HINT, LandingError, ObjectGone, open_landing
 from observatory_storage.landing.keys import dataset_of
@@ -276,6 +277,7 @@ def report_metadata(report) -> dict:
         "unpriced_rows": dg.MetadataValue.int(sum(f.unpriced for f in report.files)),
         # OTLP attribute values that did not fit their column: kept in attributes, per column
         "values_kept_in_attributes": dg.MetadataValue.json(report.unusable),
+        "otlp_decoder": dg.MetadataValue.text(native.describe()),  # compiled or python
         "bytes": dg.MetadataValue.int(report.bytes),
         "seconds": dg.MetadataValue.float(round(float(seconds), 3)),
         "rows_per_second": dg.MetadataValue.float(

@@ -73,6 +73,7 @@ class _Stream:
     def __init__(self, raw):
         self.raw = raw
         self.buf = b""
+        self.pos = 0  # lines(): where the next line starts in buf
         self.eof = False
 
     def _fill(self, n: int) -> None:
@@ -104,25 +105,50 @@ class _Stream:
         return b"".join(parts)
 
     def lines(self) -> Iterator[bytes]:
-        start = 0
+        start = self.pos = 0
         while True:
             end = self.buf.find(b"\n", start)
             if end >= 0:
+                self.pos = end + 1
                 yield self.buf[start:end]
                 start = end + 1
                 continue
-            self.buf = self.buf[start:]
-            start = 0
+            rest = self.buf[start:]
+            start = self.pos = 0
             if self.eof:
-                if self.buf:
-                    yield self.buf
-                self.buf = b""
+                self.buf = b""  # (consumed: rest_of_lines() has nothing left)
+                if rest:
+                    yield rest
                 return
+            # the rest of the line: chunks up to one holding a newline, joined once (a
+            # line of many chunks was copied and searched again at every chunk)
+            parts = [rest]
+            while True:
+                chunk = self.raw.read(_CHUNK)
+                if not chunk:
+                    self.eof = True
+                    break
+                parts.append(chunk)
+                if b"\n" in chunk:
+                    break
+            self.buf = b"".join(parts)
+
+    def rest_of_lines(self) -> list[bytes]:
+        """What lines() has not yielded yet, as chunks, its line breaks kept except the
+        file's last one (as joining the remaining lines with b"\\n" would give)."""
+        parts = [self.buf[self.pos:]]
+        self.buf, self.pos = b"", 0
+        while not self.eof:
             chunk = self.raw.read(_CHUNK)
             if not chunk:
                 self.eof = True
             else:
-                self.buf += chunk
+                parts.append(chunk)
+        while parts and not parts[-1]:
+            parts.pop()
+        if parts and parts[-1].endswith(b"\n"):
+            parts[-1] = parts[-1][:-1]
+        return parts
 
 
 def _decompressed(handle: BinaryIO) -> tuple[object, str | None]:
@@ -157,8 +183,12 @@ def _looks_framed(head: bytes) -> bool:
     )
 
 
-def messages(handle: BinaryIO) -> tuple[str, Iterator[Message]]:
-    """``(format description, messages)``; raises OtlpError when no format fits."""
+def messages(handle: BinaryIO, json_valid=None) -> tuple[str, Iterator[Message]]:
+    """``(format description, messages)``; raises OtlpError when no format fits.
+
+    ``json_valid(bytes) -> bool`` (the compiled decoder's validator, which accepts what
+    orjson accepts) tells JSON Lines from a document without parsing the first line into
+    objects; without it, the first line is parsed and handed on (``Message.parsed``)."""
     raw, compression = _decompressed(handle)
     stream = _Stream(raw)
     try:
@@ -170,7 +200,7 @@ def messages(handle: BinaryIO) -> tuple[str, Iterator[Message]]:
     if not head:
         raise OtlpError(f"empty file{' after decompression (or a corrupt frame)' if compression else ''}")
     if significant[:1] == b"{":
-        return f"{prefix}OTLP JSON", _json_messages(stream)
+        return f"{prefix}OTLP JSON", _json_messages(stream, json_valid)
     if head[:1] == b"\x0a":
         return f"{prefix}OTLP protobuf", _single(stream)
     if _looks_framed(head):
@@ -226,7 +256,7 @@ def _framed(stream: _Stream) -> Iterator[Message]:
     return _guard(gen(), "compressed stream")
 
 
-def _json_messages(stream: _Stream) -> Iterator[Message]:
+def _json_messages(stream: _Stream, json_valid=None) -> Iterator[Message]:
     """JSON Lines, or one document over several lines.
 
     Told apart by the first non-empty line: a complete JSON value there means JSON Lines
@@ -245,13 +275,18 @@ def _json_messages(stream: _Stream) -> Iterator[Message]:
                 continue
             if not seen:
                 seen = True
-                try:
-                    with gc_paused():
-                        parsed = orjson.loads(text)
-                except orjson.JSONDecodeError:
-                    parsed = None
-                if parsed is None:
-                    yield Message("document", JSON, b"\n".join([text, *lines]))
+                if json_valid is not None:  # (JSON null counts as no document, as below)
+                    parsed, complete = None, text != b"null" and json_valid(text)
+                else:
+                    try:
+                        with gc_paused():
+                            parsed = orjson.loads(text)
+                    except orjson.JSONDecodeError:
+                        parsed = None
+                    complete = parsed is not None
+                if not complete:  # one document over lines: the rest read whole, no line split
+                    rest = stream.rest_of_lines()
+                    yield Message("document", JSON, b"".join([text, b"\n", *rest]) if rest else text)
                     return
                 yield Message(f"line {number}", JSON, text, parsed)
                 continue

@@ -37,6 +37,12 @@ _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SPACE = " \t\r\n"
 _INT_LIMITS = {"smallint": 1 << 15, "integer": 1 << 31, "bigint": 1 << 63}
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """A-Z lowered, nothing else (str.lower() also folds other scripts, by Unicode tables)."""
+    return text.translate(_LOWER)
 
 
 def _text(value):
@@ -224,7 +230,11 @@ class AttributeMap:
         for kv in kvs:
             if json:
                 key, raw = kv["key"], kv.get("value")
-                value = raw["stringValue"] if raw and "stringValue" in raw else value_of(raw)
+                if key.__class__ is not str:
+                    raise TypeError(f"attribute key {key!r} is not a string")
+                value = raw["stringValue"] if raw and "stringValue" in raw else None
+                if value.__class__ is not str:  # absent, null, or not a string (refused)
+                    value = value_of(raw)
             else:
                 key, raw = kv.key, kv.value
                 kind = raw.WhichOneof("value")
@@ -349,6 +359,11 @@ class RowBuilder:
 
     def full(self) -> bool:
         return len(self.rows) >= self.batch_size
+
+    @property
+    def unusable(self) -> dict[str, int]:
+        """Attribute values that did not fit their column (kept in attributes), per column."""
+        return self.amap.unusable
 
     def flush(self) -> pa.RecordBatch | None:
         rows, self.rows = self.rows, []

@@ -33,6 +33,9 @@ def any_value(v):
     return None
 
 
+point_value = any_value  # (JSON counts nesting depth; protobuf's decoder did already)
+
+
 def attrs(kvs) -> list[tuple[str, object]]:
     return [(kv.key, any_value(kv.value)) for kv in kvs]
 

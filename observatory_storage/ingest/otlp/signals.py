@@ -29,11 +29,13 @@ ENUM = "enum"  # integer (JSON: the integer, or the enum's name)
 KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 STATUS = {0: "unset", 1: "ok", 2: "error"}
 TEMPORALITY = {1: "delta", 2: "cumulative"}
-# JSON producers that write enum names instead of the integers the spec asks for
-KIND_NAMES = {f"SPAN_KIND_{v.upper()}": k for k, v in KINDS.items()}
+# JSON producers that write enum names instead of the integers the spec asks for (every
+# name of the proto enum, UNSPECIFIED = 0 included)
+KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0} | {f"SPAN_KIND_{v.upper()}": k for k, v in KINDS.items()}
 STATUS_NAMES = {f"STATUS_CODE_{v.upper()}": k for k, v in STATUS.items()}
-TEMPORALITY_NAMES = {f"AGGREGATION_TEMPORALITY_{v.upper()}": k for k, v in TEMPORALITY.items()}
-SEVERITY_NAMES = {
+TEMPORALITY_NAMES = {"AGGREGATION_TEMPORALITY_UNSPECIFIED": 0} | {
+    f"AGGREGATION_TEMPORALITY_{v.upper()}": k for k, v in TEMPORALITY.items()}
+SEVERITY_NAMES = {"SEVERITY_NUMBER_UNSPECIFIED": 0} | {
     f"SEVERITY_NUMBER_{name}{n if n > 1 else ''}": base + n - 1
     for base, name in ((1, "TRACE"), (5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR"),
                        (21, "FATAL"))
@@ -57,7 +59,7 @@ class Field:
     extra: str | None = None
     required: bool = False
     names: dict | None = None  # ENUM: JSON names -> numbers
-    to_column: object = None  # value -> column value (None: as read; a None result: null)
+    to_column: str | None = None  # a TO_COLUMN name: value -> column value (None: as read)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one object per signal
@@ -89,6 +91,15 @@ def _or_null(value):
     return value or None
 
 
+# How a flat value becomes its column value, by name (a None result: the column stays null):
+# data, so that a compiled decoder reads the same table.
+TO_COLUMN = {
+    "micros": lambda nanos: nanos // 1000,  # OTLP nanoseconds -> µs, 0 kept (the epoch)
+    "micros_or_null": _micros,
+    "or_null": _or_null,  # 0 / "" -> null
+    "span_kind": KINDS.get,  # 1..5 -> internal ... consumer, other numbers -> null
+}
+
 F = Field
 
 SPAN_FIELDS = (
@@ -98,10 +109,10 @@ SPAN_FIELDS = (
     F("parent_span_id", 4, "parentSpanId", ID8, "parent_span_id"),
     F("flags", 16, "flags", UINT, extra="span.flags"),
     F("name", 5, "name", TEXT, "name"),
-    F("kind", 6, "kind", ENUM, "kind", names=KIND_NAMES, to_column=KINDS.get),
+    F("kind", 6, "kind", ENUM, "kind", names=KIND_NAMES, to_column="span_kind"),
     F("start_time_unix_nano", 7, "startTimeUnixNano", NANOS, "start_time",
-      to_column=lambda nanos: nanos // 1000),
-    F("end_time_unix_nano", 8, "endTimeUnixNano", NANOS, "end_time", to_column=_micros),
+      to_column="micros"),
+    F("end_time_unix_nano", 8, "endTimeUnixNano", NANOS, "end_time", to_column="micros_or_null"),
     F("dropped_attributes_count", 10, "droppedAttributesCount", UINT,
       extra="span.dropped_attributes_count"),
     F("dropped_events_count", 12, "droppedEventsCount", UINT, extra="span.dropped_events_count"),
@@ -112,8 +123,8 @@ LOG_FIELDS = (
     F("time_unix_nano", 1, "timeUnixNano", NANOS),
     F("observed_time_unix_nano", 11, "observedTimeUnixNano", NANOS),
     F("severity_number", 2, "severityNumber", ENUM, "severity_number", names=SEVERITY_NAMES,
-      to_column=_or_null),
-    F("severity_text", 3, "severityText", TEXT, "severity_text", to_column=_or_null),
+      to_column="or_null"),
+    F("severity_text", 3, "severityText", TEXT, "severity_text", to_column="or_null"),
     F("trace_id", 9, "traceId", ID16, "trace_id"),
     F("span_id", 10, "spanId", ID8, "span_id"),
     F("event_name", 12, "eventName", TEXT),
@@ -124,7 +135,7 @@ LOG_FIELDS = (
 
 METRIC_FIELDS = (
     F("name", 1, "name", TEXT, "metric_name"),
-    F("unit", 3, "unit", TEXT, "unit", to_column=_or_null),
+    F("unit", 3, "unit", TEXT, "unit", to_column="or_null"),
     F("description", 2, "description", TEXT, extra="metric.description"),
 )
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from observatory_storage.ingest.otlp.mapping import (
     AttributeMap,
     RowBuilder,
+    ascii_lower,
     dumps,
     finish,
     resource,
@@ -31,6 +32,7 @@ from observatory_storage.ingest.otlp.signals import (
     SPANS,
     STATUS,
     TEMPORALITY,
+    TO_COLUMN,
     Signal,
 )
 
@@ -69,7 +71,7 @@ def _placer(signal: Signal) -> Callable[[list, dict, list], None]:
     for i, f in enumerate(signal.fields):
         if f.column is not None:
             if f.to_column is not None:
-                scope[f"convert_{i}"] = f.to_column
+                scope[f"convert_{i}"] = TO_COLUMN[f.to_column]
                 lines.append(f"    v = convert_{i}(values[{i}])")
             else:
                 lines.append(f"    v = values[{i}]")
@@ -129,7 +131,7 @@ def spans(access, msg, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
         if code or "status_code" not in row:
             row["status_code"] = STATUS.get(code)
         else:  # no OTLP status: an otel.status_code attribute said it
-            row["status_code"] = str(row["status_code"]).lower()
+            row["status_code"] = ascii_lower(row["status_code"])
         if message:
             row["status_message"] = message
         extra.update(late)
@@ -188,7 +190,7 @@ def metrics(access, msg, b: RowBuilder, where: str) -> Iterator[pa.RecordBatch]:
             if buckets is not None:
                 row["buckets"] = dumps(buckets)
             extra = dict(base_extra)
-            amap.split_kvs(access.attributes(p), access.any_value, row, extra, json=is_json)
+            amap.split_kvs(access.attributes(p), access.point_value, row, extra, json=is_json)
             if flags:
                 extra["metric.flags"] = flags
             found = access.exemplars(p)
