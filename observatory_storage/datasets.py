@@ -367,9 +367,10 @@ def render_otlp_docs(current: str) -> str:
     return current
 
 
-def otel_cell(column: Column) -> str:
-    """The OpenTelemetry attribute names of a column, first (current) name first."""
-    names = ", ".join(f"`{name}`" for name in column.otel)
+def otel_cell(column: Column, mark: str = "`") -> str:
+    """The OpenTelemetry attribute names of a column, first (current) name first, each
+    between ``mark`` (Markdown code by default; plain text with ``mark=""``)."""
+    names = ", ".join(f"{mark}{name}{mark}" for name in column.otel)
     if column.otel_scale != 1.0:
         names += f" (x {column.otel_scale:g})"
     return names
