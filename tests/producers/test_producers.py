@@ -60,18 +60,23 @@ SDK = {
 }
 OPENAI_CHAT = (1200, 300, 1500, 1024, None, 256)
 
+# OpenLLMetry's OpenAI spans, 0.62.4 and 0.49.6 alike (but for 0.49.6's reasoning 0 there)
+OPENLLMETRY_OPENAI = {
+    ("openai.chat.usage", "span"): row("chat", "openai", GPT, GPT_DATED, OPENAI_CHAT,
+                                       cost=PRICED),
+    ("openai.chat.no_usage", "span"): row("chat", "openai", GPT, GPT_DATED),
+    ("openai.embeddings", "span"): row("embeddings", "openai", EMB, EMB,
+                                       (16, None, 16, 0, None, None), cost=PRICED),
+    ("openai.chat.429", "span"): row("chat", "openai", GPT, None, status="error",
+                                     error="RateLimitError"),
+    ("openai.chat.stream", "span"): row("chat", "openai", GPT, GPT_DATED,
+                                        (20, 8, 28, 0, None, None), "ok", cost=PRICED),
+}
+
 # producer -> (call, "span" | "sdk" | "httpx") -> expected columns
 EXPECTED: dict[str, dict[tuple[str, str], dict]] = {
     "openllmetry": {
-        ("openai.chat.usage", "span"): row("chat", "openai", GPT, GPT_DATED, OPENAI_CHAT,
-                                           cost=PRICED),
-        ("openai.chat.no_usage", "span"): row("chat", "openai", GPT, GPT_DATED),
-        ("openai.embeddings", "span"): row("embeddings", "openai", EMB, EMB,
-                                           (16, None, 16, 0, None, None), cost=PRICED),
-        ("openai.chat.429", "span"): row("chat", "openai", GPT, None, status="error",
-                                         error="RateLimitError"),
-        ("openai.chat.stream", "span"): row("chat", "openai", GPT, GPT_DATED,
-                                            (20, 8, 28, 0, None, None), "ok", cost=PRICED),
+        **OPENLLMETRY_OPENAI,
         ("anthropic.messages.cache", "span"): row("chat", "anthropic", CLAUDE, CLAUDE_DATED,
                                                   (6194, 120, 6314, 4096, 2048, None), "ok",
                                                   cost=PRICED),
@@ -83,16 +88,9 @@ EXPECTED: dict[str, dict[tuple[str, str], dict]] = {
         **{(call, "sdk"): value for call, value in SDK.items()},
     },
     "openllmetry-2025": {
-        ("openai.chat.usage", "span"): row("chat", "openai", GPT, GPT_DATED, OPENAI_CHAT,
-                                           cost=PRICED),
+        **OPENLLMETRY_OPENAI,
         ("openai.chat.no_usage", "span"): row("chat", "openai", GPT, GPT_DATED,
                                               (None, None, None, None, None, 0)),
-        ("openai.embeddings", "span"): row("embeddings", "openai", EMB, EMB,
-                                           (16, None, 16, 0, None, None), cost=PRICED),
-        ("openai.chat.429", "span"): row("chat", "openai", GPT, None, status="error",
-                                         error="RateLimitError"),
-        ("openai.chat.stream", "span"): row("chat", "openai", GPT, GPT_DATED,
-                                            (20, 8, 28, 0, None, None), "ok", cost=PRICED),
         # gen_ai.system 'Anthropic', llm.request.type 'completion'
         ("anthropic.messages.cache", "span"): row("text_completion", "anthropic", CLAUDE,
                                                   CLAUDE_DATED, (6194, 120, 6314, None, None,
