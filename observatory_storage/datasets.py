@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from observatory_storage import vocabulary
 from observatory_storage.generated import sync
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class Column:
     # the OTLP reader fills the column from the first one present (ingest/otlp/mapping.py).
     otel: tuple[str, ...] = ()
     otel_scale: float = 1.0  # OTLP value x scale = column value (seconds -> ms: 1000)
+    # a table of vocabulary.py: other spellings are mapped to its values at conform
+    vocabulary: str = ""
     added_in: str = "0002"  # the migration that created the column (0002: the tables)
 
     @functools.cached_property  # (frozen: the cache goes straight into the instance dict)
@@ -140,8 +143,8 @@ TRACES = Dataset(
         C("kind", "text", "Span kind (client, server, internal, ...)."),
         C("service_name", "text", "Emitting service.", otel=("service.name",)),
         C("environment", "text", "Deployment environment.", otel=("deployment.environment.name", "deployment.environment")),
-        C("operation", "text", "chat, text_completion, embeddings, execute_tool, ... (gen_ai.operation.name values; other producers' spellings mapped, docs/otlp.md).", otel=("gen_ai.operation.name", "llm.request.type", "openinference.span.kind")),
-        C("provider", "text", "openai, anthropic, aws.bedrock, ...", otel=("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+        C("operation", "text", "chat, text_completion, embeddings, execute_tool, ... (gen_ai.operation.name values; other producers' spellings mapped, docs/otlp.md).", otel=("gen_ai.operation.name", "llm.request.type", "openinference.span.kind"), vocabulary="operations"),
+        C("provider", "text", "openai, anthropic, aws.bedrock, ... (gen_ai.provider.name values; other spellings mapped, docs/otlp.md).", otel=("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"), vocabulary="providers"),
         C("request_model", "text", "Model asked for.", otel=("gen_ai.request.model", "llm.request.model_name")),
         C("response_model", "text", "Model that answered.", otel=("gen_ai.response.model", "llm.response.model_name", "llm.model_name", "embedding.model_name")),
         C("input_tokens", "integer", "Prompt tokens, cached ones included.", otel=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")),
@@ -183,7 +186,7 @@ METRICS = Dataset(
         C("metric_type", "text", "gauge, counter, updowncounter, histogram, exponential_histogram, summary."),
         C("unit", "text", "UCUM unit."),
         C("service_name", "text", "Emitting service.", otel=("service.name",)),
-        C("provider", "text", "Model provider.", otel=("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+        C("provider", "text", "Model provider (as traces.provider).", otel=("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"), vocabulary="providers"),
         C("model", "text", "Model.", otel=("gen_ai.request.model", "gen_ai.response.model")),
         C("environment", "text", "Deployment environment.", otel=("deployment.environment.name", "deployment.environment")),
         C("attributes", "jsonb", "Other labels, and columns unknown to this contract."),
@@ -331,6 +334,7 @@ def render_docs() -> str:
         for ix in ds.indexes:
             lines.append(f"- `{ix.name}` {ix.definition}: {ix.why}")
         lines.append("")
+    lines += ["## Normalized values", "", vocabulary.RULE, ""]
     return "\n".join(lines)
 
 
@@ -353,17 +357,20 @@ def render_otel_mapping() -> str:
 
 
 def render_otlp_docs(current: str) -> str:
-    """docs/otlp.md with its generated mapping block replaced."""
-    head, found, rest = current.partition(MAPPING_START)
-    if not found:
-        return current
-    _, _, tail = rest.partition(MAPPING_END)
-    return head + render_otel_mapping() + tail
+    """docs/otlp.md with its generated blocks (attribute table, alias tables) replaced."""
+    for start, end, render in ((MAPPING_START, MAPPING_END, render_otel_mapping),
+                               (vocabulary.START, vocabulary.END, vocabulary.render_table)):
+        head, found, rest = current.partition(start)
+        if found:
+            _, _, tail = rest.partition(end)
+            current = head + render() + tail
+    return current
 
 
-def otel_cell(column: Column) -> str:
-    """The OpenTelemetry attribute names of a column, first (current) name first."""
-    names = ", ".join(f"`{name}`" for name in column.otel)
+def otel_cell(column: Column, mark: str = "`") -> str:
+    """The OpenTelemetry attribute names of a column, first (current) name first, each
+    between ``mark`` (Markdown code by default; plain text with ``mark=""``)."""
+    names = ", ".join(f"{mark}{name}{mark}" for name in column.otel)
     if column.otel_scale != 1.0:
         names += f" (x {column.otel_scale:g})"
     return names

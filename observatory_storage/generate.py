@@ -45,18 +45,18 @@ MODELS: dict[str, list[tuple[str, float, float, bool]]] = {
         ("amazon.nova-pro-v1:0", 0.80, 3.20, False),
         ("meta.llama3-1-70b-instruct-v1:0", 0.72, 0.72, False),
     ],
-    "google": [
+    "gcp.gemini": [
         ("gemini-2.5-pro", 1.25, 10.00, True),
         ("gemini-2.5-flash", 0.30, 2.50, False),
     ],
-    "mistral": [
+    "mistral_ai": [
         ("mistral-large-latest", 2.00, 6.00, False),
         ("mistral-small-latest", 0.20, 0.60, False),
     ],
 }
-PROVIDER_WEIGHTS = {"openai": 0.38, "anthropic": 0.27, "aws.bedrock": 0.12, "google": 0.15,
-                    "mistral": 0.08}
-EMBEDDING_MODELS = [("openai", "text-embedding-3-small", 0.02), ("google", "text-embedding-004", 0.01)]
+PROVIDER_WEIGHTS = {"openai": 0.38, "anthropic": 0.27, "aws.bedrock": 0.12, "gcp.gemini": 0.15,
+                    "mistral_ai": 0.08}
+EMBEDDING_MODELS = [("openai", "text-embedding-3-small", 0.02), ("gcp.gemini", "text-embedding-004", 0.01)]
 SERVICES = ["support-bot", "code-review-agent", "search-api", "sales-copilot", "doc-summarizer"]
 ENVIRONMENTS = (["production", "staging", "development"], [0.85, 0.10, 0.05])
 TOOLS = ["search_docs", "get_weather", "run_sql", "create_ticket", "fetch_url", "calculator"]

@@ -86,7 +86,8 @@ def _column_schema(dataset: Dataset) -> dg.TableSchema:
             dg.TableColumn(
                 c.name,
                 c.pg_type,
-                description=c.description + (f" (OpenTelemetry {otel_cell(c)})" if c.otel else ""),
+                description=c.description + (f" OpenTelemetry: {otel_cell(c, mark='')}."
+                                             if c.otel else ""),
                 constraints=dg.TableColumnConstraints(nullable=not c.required),
             )
             for c in dataset.columns

@@ -24,6 +24,9 @@ Rules (docs/ingest.md explains them for users):
   merged with an ``attributes`` column when the file has one (which must hold JSON
   objects); a key present in both with different values is an error, never a silent
   choice.
+- ``provider`` and ``operation`` are mapped to the OpenTelemetry GenAI values (stripped,
+  looked up case-insensitively in ``vocabulary.py``'s alias tables, else lowercased; a
+  blank value becomes null; invalid UTF-8 is left to PostgreSQL's refusal as above).
 - traces: ``duration_ms`` is derived from ``end_time - start_time`` and ``total_tokens``
   from ``input_tokens + output_tokens`` where missing (output tokens already include
   reasoning tokens in the OpenTelemetry conventions, so those are not added again).
@@ -48,6 +51,8 @@ import pyarrow.compute as pc
 
 from observatory_storage.datasets import Column, Dataset
 from observatory_storage.ingest.errors import ConformError
+from observatory_storage.ingest.normalize import normalize
+from observatory_storage.ingest.plain import plain
 
 _MIN_TS = pa.scalar(dt.datetime(1, 1, 1, tzinfo=dt.UTC), pa.timestamp("us", tz="UTC"))
 _MAX_TS = pa.scalar(
@@ -102,9 +107,10 @@ def _try(array: pa.Array, convert: Callable[[pa.Array], pa.Array], reason: str) 
 
 
 def _show(array: pa.Array, row: int) -> str:
-    """repr of one value, even one Python cannot hold (a timestamp in year 300000)."""
+    """One value as a person reads it (no Python repr), even one Python cannot hold (a
+    timestamp in year 300000)."""
     try:
-        return repr(array[row].as_py())
+        return plain(array[row].as_py())
     except (OverflowError, ValueError):
         try:
             return f"{array.slice(row, 1).cast(pa.int64())[0].as_py()} ({array.type})"
@@ -141,7 +147,7 @@ def _reject_non_finite(array: pa.Array) -> None:
     if pa.types.is_floating(array.type):
         row = _first_true(pc.invert(pc.is_finite(array)))
         if row is not None:
-            raise _Fail(row, f"{array[row].as_py()!r} is not a finite number")
+            raise _Fail(row, f"{plain(array[row].as_py())} is not a finite number")
 
 
 def _utf8(array: pa.Array) -> pa.Array:
@@ -390,6 +396,14 @@ def converter_for(column: Column) -> Callable[[pa.Array], pa.Array]:
     raise TypeError(f"no converter for {column.pg_type}")
 
 
+def _normalized(column: Column) -> Callable[[pa.Array], pa.Array]:
+    """The column's converter, then its vocabulary's spelling (provider, operation)."""
+    convert = converter_for(column)
+    if not column.vocabulary:
+        return convert
+    return lambda array: normalize(convert(array), column.vocabulary)
+
+
 # --- the conformer ---------------------------------------------------------------------
 
 
@@ -427,7 +441,7 @@ class Conformer:
         if self.unknown and attributes not in contract:
             names = ", ".join(name for name, _ in self.unknown)
             self._schema_error(None, f"unknown columns and no attributes column: {names}")
-        self.converters = {c.name: converter_for(c) for c in dataset.columns}
+        self.converters = {c.name: _normalized(c) for c in dataset.columns}
 
     def _schema_error(self, column: str | None, reason: str):
         raise ConformError(self.file, column, None, reason)

@@ -30,21 +30,18 @@ import pyarrow.compute as pc
 PRODUCER = "producer"
 _BASIS = 1000  # tokens per basis usage: far below every long-context tier
 
-# OpenTelemetry gen_ai.provider.name (and gen_ai.system) values -> genai-prices provider ids
+# gen_ai.provider.name values -> genai-prices provider ids. The provider column is already
+# normalized by conform (vocabulary.py: "OpenAI", "Bedrock", "az.ai.openai" arrive as
+# openai, aws.bedrock, azure.ai.openai), so only the canonical values are listed.
 PROVIDER_IDS: dict[str, str] = {
     "aws.bedrock": "aws",
-    "az.ai.openai": "azure",
     "azure.ai.openai": "azure",
     "azure.ai.inference": "azure",
     "gcp.gemini": "google",
     "gcp.vertex_ai": "google",
     "gcp.gen_ai": "google",
-    "gemini": "google",
-    "vertex_ai": "google",
     "mistral_ai": "mistral",
-    "mistralai": "mistral",
     "x_ai": "x-ai",
-    "xai": "x-ai",
 }
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from observatory_storage.ingest.errors import ReadError
+from observatory_storage.ingest.plain import plain
 from observatory_storage.landing.keys import OTLP_ROOT
 
 PARQUET = "parquet"
@@ -83,7 +84,7 @@ def _open_otlp(handle: BinaryIO, name: str, root: str, batch_size: int) -> Sourc
         if root != OTLP_ROOT and exc.reason.startswith("not an OTLP file"):
             raise ReadError(
                 name, None, None,
-                f"not a Parquet or Arrow IPC file, nor OTLP (starts with {head[:8]!r})",
+                f"not a Parquet or Arrow IPC file, nor OTLP (starts with {plain(head[:8])})",
             ) from None
         raise
 
@@ -102,7 +103,7 @@ def detect_format(handle: BinaryIO, name: str) -> str:
     if head[:4] == b"FEA1":
         raise ReadError(name, None, None, "Feather v1 is not supported; write Feather v2 (Arrow IPC)")
     raise ReadError(
-        name, None, None, f"not a Parquet or Arrow IPC file (starts with {head[:8]!r})"
+        name, None, None, f"not a Parquet or Arrow IPC file (starts with {plain(head[:8])})"
     )
 
 

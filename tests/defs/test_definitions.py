@@ -45,3 +45,26 @@ def test_another_schema_gets_its_own_asset_keys():
     spec = next(s for s in demo.resolve_asset_graph().asset_nodes
                 if s.key == dg.AssetKey(["observatory_demo", "traces"]))
     assert spec.metadata["dagster/table_name"] == "observatory_demo.traces"
+
+
+def test_column_descriptions_name_the_attributes_plainly():
+    """The asset page's column schema reads "OpenTelemetry: gen_ai.usage.input_tokens, ...",
+    never a Python tuple (nor Markdown code marks in a table's own columns)."""
+    repo = defs.get_repository_def()
+    traces = next(key for key in repo.asset_graph.get_all_asset_keys()
+                  if key.path[-1] == "traces")
+    spec = repo.asset_graph.get(traces)
+    schema = spec.metadata["dagster/column_schema"]
+    described = {c.name: c.description for c in schema.columns}
+    assert described["input_tokens"] == (
+        "Prompt tokens, cached ones included. OpenTelemetry: gen_ai.usage.input_tokens, "
+        "gen_ai.usage.prompt_tokens, llm.token_count.prompt.")
+    assert "(x 1000)" in described["time_to_first_token_ms"]
+    assert not any("`" in text for text in described.values())
+    for key in repo.asset_graph.get_all_asset_keys():
+        metadata = repo.asset_graph.get(key).metadata
+        if "dagster/column_schema" not in metadata:
+            continue
+        for column in metadata["dagster/column_schema"].columns:
+            text = column.description or ""
+            assert "('" not in text and "',)" not in text, (key, text)

@@ -29,6 +29,7 @@ import orjson
 import zstandard
 
 from observatory_storage.ingest.otlp.errors import OtlpError
+from observatory_storage.ingest.plain import plain
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -208,7 +209,7 @@ def messages(handle: BinaryIO, json_valid=None) -> tuple[str, Iterator[Message]]
     if not significant:
         raise OtlpError("file holds only whitespace")
     raise OtlpError(
-        f"not an OTLP file: starts with {head[:8]!r} (expected OTLP JSON, a protobuf "
+        f"not an OTLP file: starts with {plain(head[:8])} (expected OTLP JSON, a protobuf "
         "message, or 4-byte length-prefixed protobuf messages; gzip or zstd around any)"
     )
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from observatory_storage.datasets import Column, Dataset
 from observatory_storage.ingest.otlp.errors import OtlpError
+from observatory_storage.ingest.plain import plain
 
 SKIP = object()  # a value that does not fit its column: it stays in attributes
 
@@ -386,5 +387,5 @@ class RowBuilder:
                 try:
                     pa.array([value], field.type)
                 except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-                    return i, field.name, f"{value!r} does not fit {field.type} ({exc})"
+                    return i, field.name, f"{plain(value)} does not fit {field.type} ({exc})"
         return 0, None, "rows do not fit the contract"
