@@ -12,17 +12,21 @@ import time
 import dagster as dg
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from observatory_storage.db.connection import connect, make_pool
 from observatory_storage.defs.sensors import evaluate
 from observatory_storage.ingest.discovery import Pass, discover, pending_objects
 from observatory_storage.ingest.loader import load_objects
+from observatory_storage.ingest.notified import take
 from observatory_storage.landing import open_landing
+from observatory_storage.landing.notifications import open_notifications
 from observatory_storage.service.backlog import LandingBacklog
 from observatory_storage.service.health import health_document
 from observatory_storage.settings import SettingsError, load_settings
 from tests.conftest import make_settings
 from tests.ingest.helpers import count, ledger, put, table
+from tests.process_utils import free_port
 
 NOW = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 
@@ -179,3 +183,24 @@ def test_notifications_need_an_s3_landing(tmp_path):
         load_settings(landing_url=str(tmp_path), landing_notifications="sqs://q")
     with pytest.raises(SettingsError, match="landing_notifications|LANDING_NOTIFICATIONS"):
         load_settings(landing_url="s3://b/p", landing_notifications="https://q")
+
+
+def test_an_unreachable_endpoint_is_named_without_credentials(s3_landing_url, s3_endpoint,
+                                                              aws_env):
+    settings = load_settings(landing_url=s3_landing_url, s3_endpoint_url=s3_endpoint,
+                             landing_notifications="sqs://events",
+                             sqs_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    taken = take(settings, open_landing(settings), ["traces"])
+    assert taken.objects == [] and "LANDING_NOTIFICATIONS=sqs://events" in taken.error
+    assert "unreachable" in taken.error and aws_env["AWS_SECRET_ACCESS_KEY"] not in taken.error
+
+
+def test_a_denied_queue_names_the_permissions_not_the_principal(s3_landing_url, aws_env):
+    """moto does not enforce IAM in this server: the error SQS answers is built here."""
+    settings = load_settings(landing_url=s3_landing_url, landing_notifications="sqs://events")
+    queue = open_notifications(settings, open_landing(settings))
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "User: arn:aws:iam::"
+                                    "123456789012:user/ci is not authorized"}}, "ReceiveMessage")
+    message = str(queue._error("receive messages", denied))
+    assert message.startswith("LANDING_NOTIFICATIONS=sqs://events: cannot receive messages")
+    assert "sqs:ReceiveMessage" in message and "arn:aws" not in message
