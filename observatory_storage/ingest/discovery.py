@@ -123,18 +123,18 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
                                          settings.landing_sweep_batch, candidates, report)
             covered.append((root, after, through))
     seen = set(candidates)  # found by a listing of this pass (or notified, below)
-    for obj in report.taken.objects if report.taken else ():
-        if obj.key not in candidates and not _swept_away(obj.key, covered, listed):
-            candidates[obj.key] = obj
-            seen.add(obj.key)
-            report.notified += 1
     backlog: list[LandingObject] = []
     if stateful:
         backlog = _backlog(conn, schema, landing.identity, list(roots))
         report.backlog = len(backlog)
         for obj in backlog:
             candidates.setdefault(obj.key, obj)
+    heard = notified.merge(report.taken, candidates, seen,
+                           gone=lambda key: _swept_away(key, covered, listed))
+    seen |= heard
+    report.notified = len(heard)
     known = ledger.lookup(conn, schema, candidates)
+    notified.recheck(landing, candidates, heard, known)
     todo = [obj for obj in candidates.values() if ledger.needs_work(known.get(obj.key), obj)]
     if write:
         _keep(conn, schema, landing.identity, todo, backlog, seen, covered, listed)

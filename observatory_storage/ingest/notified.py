@@ -4,18 +4,20 @@ of their messages once that pass has committed (``landing/notifications.py``).
 A queue that cannot be read (missing, denied, unreachable) never stops a pass: the error
 is kept for the pass's report (the sensor tick's text, the log) and discovery goes on by
 listing. Messages are taken before the pass lists, so a notified file that a listing of
-its folder then does not show is gone, not merely newer than the listing.
+its folder then does not show is gone, not merely newer than the listing. A notice is never
+trusted over newer knowledge: a listing of this pass or a newer backlog row wins, and a
+notified file the ledger holds with another fingerprint is looked up before it counts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 
-from observatory_storage.landing import Landing, LandingError, LandingObject
+from observatory_storage.landing import Landing, LandingError, LandingObject, ObjectGone
 from observatory_storage.settings import Settings, redact_text
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,37 @@ def take(settings: Settings, landing: Landing, roots: Sequence[str]) -> Taken | 
     except LandingError as exc:
         return Taken(error=_failed(settings, exc))
     return Taken(got.objects, None, got.messages, queue, got.receipts)
+
+
+def merge(taken: Taken | None, candidates: dict[str, LandingObject], listed: set[str], *,
+          gone: Callable[[str], bool]) -> set[str]:
+    """Add the notified files to a pass's ``candidates``; the keys added. A listing of this
+    pass beats a notification (it is current), and so does a file ``gone`` from the listing
+    of its key range (messages are taken before listing); of a backlog row and notices of
+    one key, the newest version wins (a rewritten key's older notice may come last)."""
+    added: set[str] = set()
+    for obj in taken.objects if taken else ():
+        if obj.key in listed or gone(obj.key):
+            continue
+        held = candidates.get(obj.key)
+        if held is None or obj.modified > held.modified:
+            candidates[obj.key] = obj
+            added.add(obj.key)
+    return added
+
+
+def recheck(landing: Landing, candidates: dict[str, LandingObject], heard: set[str],
+            known: dict) -> None:
+    """A notice never decides a conflict: a notified file that the ledger holds with
+    another fingerprint (a rewrite, or a late notice of an older version) is looked up
+    (one HEAD) and its current version used; dropped when it is gone."""
+    for key in sorted(heard):
+        entry = known.get(key)
+        if entry is not None and entry.fingerprint != candidates[key].fingerprint:
+            try:
+                candidates[key] = landing.stat(key)
+            except ObjectGone:
+                del candidates[key]
 
 
 def acknowledge(conn: psycopg.Connection, taken: Taken | None) -> None:

@@ -61,6 +61,17 @@ def _history(landing, hours: int = 4) -> None:
         put(landing, _key(h, f"batch-{h}.parquet"), table("traces", 3, seed=h))
 
 
+def _event(s3_client, landing, key: str) -> dict:
+    """The event S3 sends for the object now at ``key``, built from its HEAD."""
+    head = s3_client.head_object(Bucket=landing.bucket, Key=f"{landing.prefix}/{key}")
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "eventTime": head["LastModified"].isoformat(),
+        "s3": {"bucket": {"name": landing.bucket},
+               "object": {"key": f"{landing.prefix}/{key}".replace("/", "%2F"),
+                          "size": head["ContentLength"], "eTag": head["ETag"].strip('"')}}}]}
+
+
 @pytest.fixture
 def notified(database_url, s3_notified_landing, s3_endpoint):
     landing_url, queue = s3_notified_landing
@@ -106,13 +117,7 @@ def test_bad_and_odd_messages_never_break_a_pass(notified, sqs_client, s3_client
     landing.delete(gone)  # notified, then deleted before the pass
     put(landing, _key(3, "writing.parquet.tmp"), b"half")  # a name a listing never shows
     wrapped = put(landing, _key(2, "via-sns.parquet"), table("traces", 2, seed=2))
-    head = s3_client.head_object(Bucket=landing.bucket, Key=f"{landing.prefix}/{wrapped}")
-    s3_event = {"Records": [{  # what S3 publishes to an SNS topic, from the real object
-        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "eventTime": head["LastModified"].isoformat(),
-        "s3": {"bucket": {"name": landing.bucket},
-               "object": {"key": f"{landing.prefix}/{wrapped}".replace("/", "%2F"),
-                          "size": head["ContentLength"], "eTag": head["ETag"].strip('"')}}}]}
+    s3_event = _event(s3_client, landing, wrapped)  # what S3 publishes to an SNS topic
     for body in ("not json", json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}),
                  json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent",
                              "Bucket": landing.bucket}),
@@ -204,3 +209,22 @@ def test_a_denied_queue_names_the_permissions_not_the_principal(s3_landing_url, 
     message = str(queue._error("receive messages", denied))
     assert message.startswith("LANDING_NOTIFICATIONS=sqs://events: cannot receive messages")
     assert "sqs:ReceiveMessage" in message and "arn:aws" not in message
+
+
+def test_a_late_notice_of_an_older_version_is_no_conflict(notified, sqs_client, s3_client, db):
+    settings, landing, queue = notified
+    key = _key(3, "rewritten.parquet")
+    put(landing, key, table("traces", 2, seed=8))
+    first = _event(s3_client, landing, key)
+    time.sleep(0.05)  # event times are in milliseconds
+    put(landing, key, table("traces", 3, seed=9))  # rewritten before any pass
+    assert _ingest(settings) == 1  # of the two notices, the newer version
+    assert count(db, "traces") == 4 * 3 + 3 and _ingest(settings) == 0  # backlog row settled
+    url = sqs_client.get_queue_url(QueueName=queue.removeprefix("sqs://"))["QueueUrl"]
+    sqs_client.send_message(QueueUrl=url, MessageBody=json.dumps(first))  # delayed, as S3 may
+    with connect(settings, autocommit=True) as conn:  # looked up (HEAD): the loaded version
+        assert pending_objects(settings, conn, datasets=["traces"]) == []
+    assert db.execute("SELECT count(*) FROM landing_backlog").fetchone()[0] == 0
+    assert _queued(sqs_client, queue) == 0 and _ingest(settings) == 0
+    row = ledger(db)[key]
+    assert row["conflict_fingerprint"] is None and count(db, "traces") == 15
