@@ -1,10 +1,11 @@
 """LANDING_NOTIFICATIONS: the SQS queue that receives an S3 landing's event notifications.
 
-A discovery pass :meth:`~Notifications.receive` s what the queue holds (ReceiveMessage, 10
-messages a request, no long polling, at most :data:`MAX_MESSAGES_PER_PASS`), turns each
-``ObjectCreated`` record into the :class:`LandingObject` a listing would show (the landing's
-own key rules and fingerprint: ``S3Landing.notified``) and, once the pass's backlog rows
-are committed, :meth:`~Notifications.ack` s them (DeleteMessageBatch). A pass that dies
+A discovery pass receives what the queue holds (:meth:`Notifications.receive`:
+ReceiveMessage, 10 messages a request, no long polling, at most
+:data:`MAX_MESSAGES_PER_PASS`), turns each ``ObjectCreated`` record into the
+:class:`LandingObject` a listing would show (the landing's own key rules and fingerprint:
+``S3Landing.notified``) and, once the pass's backlog rows are committed, deletes the
+messages (:meth:`Notifications.ack`: DeleteMessageBatch). A pass that dies
 before that leaves them on the queue: they come back after the queue's visibility timeout
 (at least once; the ledger keeps each file loaded once, the rolling sweep stays the safety
 net for a lost message). Malformed messages, test events and objects a listing would not
@@ -53,7 +54,7 @@ class Received:
 
     objects: list[LandingObject] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)  # to delete once the pass committed
-    held: list[str] = field(default_factory=list)  # receipts of objects left for another pass
+    held: int = 0  # messages left on the queue for a pass over their roots
     messages: int = 0
     malformed: int = 0
     ignored: int = 0  # records of keys a listing would not show (other prefix, hidden...)
@@ -138,7 +139,7 @@ class Notifications:
         got.ignored += sum(obj is None for obj in found)
         found = [obj for obj in found if obj is not None]
         if any(obj.dataset not in roots for obj in found):
-            got.held.append(receipt)
+            got.held += 1
             return
         got.objects.extend(found)
         got.receipts.append(receipt)

@@ -228,3 +228,12 @@ def test_a_late_notice_of_an_older_version_is_no_conflict(notified, sqs_client, 
     assert _queued(sqs_client, queue) == 0 and _ingest(settings) == 0
     row = ledger(db)[key]
     assert row["conflict_fingerprint"] is None and count(db, "traces") == 15
+
+
+def test_a_pass_over_some_roots_leaves_other_roots_messages(notified, sqs_client, db):
+    settings, landing, queue = notified
+    other = put(landing, f"logs/{NOW:%Y/%m/%d/%H}/late.parquet", table("logs", 2, seed=6))
+    report = Pass()
+    assert _ingest(settings, report) == 0  # a traces-only pass (ingest --dataset traces)
+    assert report.taken.messages == 1 and _queued(sqs_client, queue) == 1  # not deleted
+    assert other not in ledger(db)
