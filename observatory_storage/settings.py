@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SQS_URL = re.compile(r"^sqs://(?:[0-9]{12}/)?[A-Za-z0-9_-]{1,80}$")  # LANDING_NOTIFICATIONS
 
 
 class SettingsError(ValueError):
@@ -191,6 +192,18 @@ class Settings(BaseSettings):
         "outside any time layout) is found within this plus one sweep's duration. "
         "0: a new sweep starts as soon as one ends.",
     )
+    landing_notifications: str = Field(
+        "",
+        description="sqs://<queue name> (or sqs://<account id>/<queue name>): an SQS queue "
+        "receiving the landing bucket's S3 event notifications (ObjectCreated). Every "
+        "discovery pass also reads it, so a file in an old folder is found by the next pass, "
+        "not the next sweep (which stays the safety net). Needs an s3:// LANDING_URL; "
+        "empty: off.",
+    )
+    sqs_endpoint_url: str | None = Field(
+        None, description="SQS endpoint of LANDING_NOTIFICATIONS (default: S3_ENDPOINT_URL, "
+        "else AWS's endpoint of the region).",
+    )
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto...).")
     s3_region: str | None = Field(None, description="S3 region (AWS_REGION also works).")
     ingest_max_files_per_run: int = Field(500, ge=1, description="Most files one ingest run takes.")
@@ -307,6 +320,23 @@ class Settings(BaseSettings):
         if scheme == "s3" and not urlsplit(value).netloc:
             raise ValueError("s3:// URL needs a bucket name")
         return value
+
+    @field_validator("landing_notifications")
+    @classmethod
+    def _notifications_url(cls, value: str) -> str:
+        value = (value or "").strip()
+        if value and not _SQS_URL.match(value):
+            raise ValueError("must be sqs://<queue name> or sqs://<account id>/<queue name> "
+                             "(letters, digits, - and _; empty turns notifications off)")
+        return value
+
+    @model_validator(mode="after")
+    def _notifications_need_s3(self) -> Settings:
+        if self.landing_notifications and urlsplit(self.landing_url).scheme != "s3":
+            raise ValueError(f"LANDING_NOTIFICATIONS={self.landing_notifications} reads S3 event "
+                             "notifications: it needs an s3:// LANDING_URL (got "
+                             f"{self.landing_url!r}); unset it for a local landing")
+        return self
 
     @model_validator(mode="after")
     def _pool_sizes(self) -> Settings:

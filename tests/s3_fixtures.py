@@ -49,3 +49,26 @@ def s3_landing_url(s3_client) -> str:
     bucket = f"obs-test-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=bucket)
     return f"s3://{bucket}/landing"
+
+
+@pytest.fixture
+def sqs_client(s3_endpoint, aws_env):
+    """SQS on the same moto server (moto serves every AWS API on one endpoint)."""
+    return boto3.client("sqs", endpoint_url=s3_endpoint, region_name=aws_env["AWS_REGION"])
+
+
+@pytest.fixture
+def s3_notified_landing(s3_client, sqs_client, s3_landing_url) -> tuple[str, str]:
+    """(s3_landing_url, sqs://queue): the bucket sends its ObjectCreated events to a fresh
+    queue, as an operator configures it (docs/ingest.md). moto delivers them itself, in the
+    server's process, as S3 does: nothing here sends the events."""
+    bucket = s3_landing_url.removeprefix("s3://").partition("/")[0]
+    name = f"obs-events-{uuid.uuid4().hex[:12]}"
+    url = sqs_client.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    s3_client.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [
+                                     {"Name": "prefix", "Value": "landing/"}]}}}]})
+    return s3_landing_url, f"sqs://{name}"

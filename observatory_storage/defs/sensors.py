@@ -17,7 +17,9 @@ A tick raises only for a landing that is not there (a missing folder or bucket: 
 configuration error, shown as a failed tick); an unreachable database or a landing that
 cannot be read for a while gives a SkipReason with a redacted reason, and the cursor is
 kept as it was. Files in no dataset folder are
-named in the tick (its SkipReason, or a warning in its log when it requests runs).
+named in the tick (its SkipReason, or a warning in its log when it requests runs), and so is
+a LANDING_NOTIFICATIONS queue that cannot be read (missing, denied, unreachable): the tick
+still discovers by listing, and says why the queue was not read.
 """
 
 import hashlib
@@ -34,7 +36,7 @@ from observatory_storage.defs.assets import RAW, Catalog
 from observatory_storage.defs.ingest import run_config_for
 from observatory_storage.defs.resources import StorageResource
 from observatory_storage.defs.retry import describe
-from observatory_storage.ingest.discovery import pending_objects
+from observatory_storage.ingest.discovery import Pass, pending_objects
 from observatory_storage.landing import OUTSIDE_HINT, LandingMissing, open_landing
 from observatory_storage.settings import Settings, SettingsError, get_settings
 
@@ -144,13 +146,14 @@ def run_key_for(dataset: str, objects, seq: int) -> str:
     return f"{dataset}-{digest.hexdigest()}-{seq}"
 
 
-def _pending(settings: Settings) -> tuple[list, list[str]]:
+def _pending(settings: Settings) -> tuple[list, list[str], str | None]:
     """Pending objects (without starting anything: the sensor never starts a database),
-    and the keys of files in no dataset folder."""
+    the keys of files in no dataset folder, and why LANDING_NOTIFICATIONS was not read."""
     landing = open_landing(settings)
+    report = Pass()
     with psycopg.connect(conninfo(settings, start_embedded=False), autocommit=True) as conn:
-        pending = pending_objects(settings, conn, landing=landing)
-    return pending, [obj.key for obj in landing.list_outside()]
+        pending = pending_objects(settings, conn, landing=landing, report=report)
+    return pending, [obj.key for obj in landing.list_outside()], report.notifications_error
 
 
 def misplaced_note(keys: list[str], shown: int = 5) -> str:
@@ -185,7 +188,7 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings,
             for run_key, batch in cursor.batches.items()
             if batch_in_flight(context.instance, run_key, batch, now)
         }
-        pending, misplaced = _pending(settings)
+        pending, misplaced, unread = _pending(settings)
     except LandingMissing as exc:  # configuration: a failed tick, red in the UI
         raise dg.Failure(description=describe(exc, settings)) from None
     except Exception as exc:  # never crash a tick: report, keep the cursor, try again
@@ -213,6 +216,8 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings,
             reason += f" ({len(held)} file(s) held by {len(cursor.batches)} unfinished run(s))"
         if misplaced:
             reason += "; " + misplaced_note(misplaced)
+        if unread:
+            reason += "; " + unread
         return dg.SkipReason(reason)
 
     cursor.seq += 1
@@ -236,6 +241,8 @@ def evaluate(context: dg.SensorEvaluationContext, settings: Settings,
     context.update_cursor(cursor.to_json())
     if misplaced:
         context.log.warning(misplaced_note(misplaced))
+    if unread:
+        context.log.warning(unread)
     if waiting > 0:
         context.log.info(f"{waiting} more batch(es) wait for the next tick")
     return requests

@@ -10,6 +10,11 @@ landing root and lets the ledger decide which of their files need work:
   history the landing retains;
 - the *backlog* (``landing_backlog``): files a pass found and the ledger had not settled
   (more than one run takes, files the sweep found), until the ledger settles them;
+- the files LANDING_NOTIFICATIONS names (S3 event notifications through SQS,
+  ``ingest/notified.py``), on passes that write: a late file in an old folder is found by the
+  next pass instead of the next sweep; they join the backlog while they need work, and
+  their messages are deleted only after the pass committed (``pending_objects``,
+  ``pending_roots``; at least once);
 - one step of the *rolling sweep* (``landing_sweeps``): the next LANDING_SWEEP_BATCH keys in
   key order after where the last pass stopped, so every retained key is looked at again
   N / LANDING_SWEEP_BATCH passes; once it has reached the end, the next sweep starts
@@ -34,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 from observatory_storage.datasets import get_dataset
-from observatory_storage.ingest import ledger
+from observatory_storage.ingest import ledger, notified
 from observatory_storage.ingest.summary import IngestReport
 from observatory_storage.landing import Landing, LandingObject, open_landing
 from observatory_storage.landing.keys import LANDING_ROOTS
@@ -67,6 +72,13 @@ class Pass:
     backlog: int = 0  # backlog rows read
     swept: int = 0  # files the sweep step listed
     full: bool = False  # every key was listed (``--sweep``, or before migration 0008)
+    notified: int = 0  # files LANDING_NOTIFICATIONS named that no listing found
+    taken: notified.Taken | None = None  # their messages, deleted once the pass committed
+
+    @property
+    def notifications_error(self) -> str | None:
+        """Why LANDING_NOTIFICATIONS could not be read (the pass listed as without it)."""
+        return self.taken.error if self.taken else None
 
 
 def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
@@ -83,6 +95,8 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
     if not stateful:
         sweep, write = True, False  # before migration 0008: the full listing of old
     lookback = dt.timedelta(minutes=settings.landing_lookback_minutes)
+    # taken before listing: a notified file its folder's listing then lacks is gone
+    report.taken = notified.take(settings, landing, list(roots)) if write else None
     candidates: dict[str, LandingObject] = {}  # key -> the newest version listed
     covered: list[tuple[str, str | None, str | None]] = []  # (root, after, through) swept
     listed: set[str] = set()  # folders the recent listings listed whole
@@ -108,14 +122,19 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
             after, through = _sweep_step(conn, schema, landing, root,
                                          settings.landing_sweep_batch, candidates, report)
             covered.append((root, after, through))
-    seen = set(candidates)  # found by a listing of this pass
+    seen = set(candidates)  # found by a listing of this pass (or notified, below)
     backlog: list[LandingObject] = []
     if stateful:
         backlog = _backlog(conn, schema, landing.identity, list(roots))
         report.backlog = len(backlog)
         for obj in backlog:
             candidates.setdefault(obj.key, obj)
+    heard = notified.merge(report.taken, candidates, seen,
+                           gone=lambda key: _swept_away(key, covered, listed))
+    seen |= heard
+    report.notified = len(heard)
     known = ledger.lookup(conn, schema, candidates)
+    notified.recheck(landing, candidates, heard, known)
     todo = [obj for obj in candidates.values() if ledger.needs_work(known.get(obj.key), obj)]
     if write:
         _keep(conn, schema, landing.identity, todo, backlog, seen, covered, listed)
@@ -254,14 +273,19 @@ def pending_objects(
     max_bytes: int | None = None,
     landing: Landing | None = None,
     sweep: bool = False,
+    report: Pass | None = None,
 ) -> list[LandingObject]:
     """Files that still need work, oldest first, within the bounds (a discovery pass).
 
     ``max_bytes`` stops before the file that would exceed it, but a first file larger
-    than the bound is still returned alone (it must load some day).
+    than the bound is still returned alone (it must load some day). With
+    LANDING_NOTIFICATIONS the pass commits (then deletes the messages it took); ``report``
+    tells what it looked at, and why the queue could not be read.
     """
     landing = landing or open_landing(settings)
-    todo = discover(settings, conn, landing, _roots(datasets), sweep=sweep)
+    report = report or Pass()
+    todo = discover(settings, conn, landing, _roots(datasets), sweep=sweep, report=report)
+    notified.acknowledge(conn, report.taken)
     todo.sort(key=lambda obj: (obj.modified, obj.key))
     chosen: list[LandingObject] = []
     total = 0
@@ -282,7 +306,9 @@ def pending_roots(settings: Settings, conn: psycopg.Connection,
     names = [n for n in (datasets or LANDING_ROOTS) if n in LANDING_ROOTS]
     if len(names) != len(datasets or names):
         return None
-    todo = discover(settings, conn, open_landing(settings), names, sweep=sweep)
+    report = Pass()
+    todo = discover(settings, conn, open_landing(settings), names, sweep=sweep, report=report)
+    notified.acknowledge(conn, report.taken)
     return {obj.dataset for obj in todo}
 
 

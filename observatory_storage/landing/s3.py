@@ -135,6 +135,19 @@ class S3Landing(Landing):
             return None
         return self._object(key, item["Size"], item["ETag"], item["LastModified"], ds)
 
+    def notified(self, bucket: str, full_key: str, size: int, etag: str,
+                 modified) -> LandingObject | None:
+        """The object a bucket notification names, exactly as a listing would show it (same
+        key, dataset and fingerprint), or None when a listing would not show it: another
+        bucket or prefix, a hidden, ignored or unsafe key, a key in no landing root."""
+        if bucket != self.bucket:
+            return None
+        if self.prefix and not full_key.startswith(self.prefix + "/"):
+            return None
+        key = self._relative(full_key)
+        return self._visible(key, {"Size": size, "ETag": etag, "LastModified": modified}) \
+            if key else None
+
     def children(self, prefix: str) -> tuple[list[LandingObject], list[str]]:
         """One folder: one LIST request (with a delimiter) per 1,000 entries."""
         full = (self._full(prefix) + "/") if prefix else (f"{self.prefix}/" if self.prefix else "")

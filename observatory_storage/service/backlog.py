@@ -3,7 +3,8 @@ and the files no run will ever take, because they lie in no dataset folder.
 
 From the same incremental state as the sensor (``ingest/discovery.py``, read only): the
 recent listing and the backlog table, never a full listing of the files the landing keeps
-for RETENTION_LANDING_DAYS. Still cached for a few seconds and shared by /health and
+for RETENTION_LANDING_DAYS; with LANDING_NOTIFICATIONS, the messages waiting in its queue
+(GetQueueAttributes: never received, so a probe consumes nothing). Still cached for a few seconds and shared by /health and
 /metrics: a burst of probes looks once.
 """
 
@@ -36,6 +37,10 @@ class Backlog:
     misplaced_files: int | None = None  # files in no dataset folder: never loaded
     misplaced_keys: tuple[str, ...] = ()
     swept_through: float | None = None  # see discovery.Backlog
+    # LANDING_NOTIFICATIONS: {"queue": name, "waiting": messages} (waiting None when the
+    # queue cannot be read: notifications_error says why)
+    notifications: dict | None = None
+    notifications_error: str | None = None
 
     @property
     def lag_seconds(self) -> float | None:
@@ -85,6 +90,23 @@ class LandingBacklog:
             message = redact_text(f"cannot compare the listing with the ledger: {exc}",
                                   self._settings)
             return Backlog(None, None, message)
+        queue, unread = _notifications(self._settings, landing)
         return Backlog(found.files, found.oldest_modified, misplaced_files=len(misplaced),
                        misplaced_keys=tuple(misplaced[:MISPLACED_SHOWN]),
-                       swept_through=found.swept_through)
+                       swept_through=found.swept_through, notifications=queue,
+                       notifications_error=unread)
+
+
+def _notifications(settings: Settings, landing) -> tuple[dict | None, str | None]:
+    """The LANDING_NOTIFICATIONS queue's waiting messages, or why it cannot be read."""
+    if not settings.landing_notifications:
+        return None, None
+    from observatory_storage.landing.notifications import open_notifications  # lazy: boto3
+
+    name = settings.landing_notifications.rpartition("/")[2]
+    try:
+        return {"queue": name, "waiting": open_notifications(settings, landing).waiting()}, None
+    except LandingError as exc:
+        message = redact_text(str(exc), settings)
+        log.warning("%s", message)
+        return {"queue": name, "waiting": None}, message

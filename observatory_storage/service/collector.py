@@ -113,6 +113,10 @@ class StorageCollector:
             yield _gauge("storage_landing_misplaced_files",
                          "Landing files in no dataset folder: never loaded (/health names them).",
                          waiting.misplaced_files)
+        if waiting.notifications and waiting.notifications["waiting"] is not None:
+            yield _gauge("storage_landing_notifications_waiting",
+                         "Messages waiting in the LANDING_NOTIFICATIONS queue (SQS's count).",
+                         waiting.notifications["waiting"])
         yield _gauge("storage_landing_list_up",
                      "1 when the landing bucket could be listed.",
                      0 if waiting.error else 1)

@@ -5,7 +5,7 @@ so existing dashboards and probes keep working; ``backend``, ``migrations`` and
 ``ingest`` are what an operator of this product needs next.
 
 ``status``: ``healthy``; ``degraded`` (serving, but the landing bucket cannot be listed,
-holds files in no dataset folder, or an applied migration file was edited, so something
+holds files in no dataset folder, its LANDING_NOTIFICATIONS queue cannot be read, or an applied migration file was edited, so something
 needs a look: HTTP 200);
 ``unhealthy`` (database unreachable or migrations pending: HTTP 503). Probes only read:
 they never apply migrations and never start an embedded database.
@@ -111,6 +111,11 @@ def health_document(
             "swept_through": None if waiting.swept_through is None
             else _iso(datetime.fromtimestamp(waiting.swept_through, UTC)),
         }
+        if waiting.notifications is not None:
+            doc["ingest"]["notifications"] = dict(waiting.notifications)
+        if waiting.notifications_error:  # discovery goes on by listing: degraded, not down
+            doc["ingest"]["notifications"]["error"] = waiting.notifications_error
+            problems.append(waiting.notifications_error)
         if ledger and ledger.quarantined_files:
             doc["ingest"]["quarantined_keys"] = list(ledger.quarantined_keys)
             shown = ", ".join(ledger.quarantined_keys)
