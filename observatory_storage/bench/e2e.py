@@ -28,8 +28,8 @@ import psycopg
 import pyarrow.parquet as pq
 
 from observatory_storage.bench import databases
+from observatory_storage.bench.console import say
 from observatory_storage.bench.data import BenchData, spans
-from observatory_storage.bench.runner import say
 from observatory_storage.landing import open_landing
 from observatory_storage.settings import PROJECT_ROOT, load_settings
 

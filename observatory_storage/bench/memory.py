@@ -19,9 +19,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from observatory_storage.bench import databases
+from observatory_storage.bench.console import say
 from observatory_storage.bench.data import spans
 from observatory_storage.bench.methods import Options
-from observatory_storage.bench.runner import say
 from observatory_storage.datasets import TRACES
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest.discovery import pending_objects

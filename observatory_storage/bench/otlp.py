@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from observatory_storage import generate_otlp
+from observatory_storage.bench.console import say
 from observatory_storage.bench.data import BenchData
 from observatory_storage.bench.methods import Load
 from observatory_storage.db.connection import connect
@@ -86,7 +87,6 @@ def run_decode(data: BenchData) -> dict:
     """Decode + map of the same OTLP files (``prepare``) by each decoder, nothing else: no
     database, no conform or pricing. One child process per decoder and input (its own CPU
     time and peak RSS), one after the other on one thread."""
-    from observatory_storage.bench.runner import say
     from observatory_storage.ingest.otlp import native
 
     decoders = ["python"] + (["compiled"] if native.available else [])

@@ -11,9 +11,9 @@ import multiprocessing as mp
 import time
 
 from observatory_storage.bench import databases
+from observatory_storage.bench.console import say
 from observatory_storage.bench.data import BenchData
 from observatory_storage.bench.methods import Options
-from observatory_storage.bench.runner import say
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest.discovery import pending_objects
 from observatory_storage.ingest.loader import load_objects

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from observatory_storage.bench import databases
+from observatory_storage.bench.console import say
 from observatory_storage.bench.data import prepare
-from observatory_storage.bench.runner import say
 from observatory_storage.datasets import TRACES
 from observatory_storage.db import embedded
 from observatory_storage.ingest.copy import copy_batches

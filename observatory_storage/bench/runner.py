@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from observatory_storage.bench import databases
 from observatory_storage.bench.catalog import DESCRIPTIONS, METHODS
+from observatory_storage.bench.console import say
 from observatory_storage.bench.data import BenchData
 from observatory_storage.bench.methods import MethodSkipped, Options
 from observatory_storage.bench.report import MethodResult
 from observatory_storage.settings import redact_text
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def run_method(

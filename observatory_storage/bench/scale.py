@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from psycopg_pool import ConnectionPool
 
 from observatory_storage.bench import databases
-from observatory_storage.bench.runner import say
+from observatory_storage.bench.console import say
 from observatory_storage.db.connection import connect
 from observatory_storage.generate import build_table
 from observatory_storage.ingest.discovery import Pass, discover, pending_objects

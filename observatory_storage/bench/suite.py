@@ -10,6 +10,7 @@ from pathlib import Path
 from observatory_storage.bench import data as bench_data
 from observatory_storage.bench import databases
 from observatory_storage.bench.catalog import METHODS
+from observatory_storage.bench.console import say
 from observatory_storage.bench.e2e import run_e2e
 from observatory_storage.bench.extras_text import extras_markdown
 from observatory_storage.bench.indexes import run_indexes
@@ -20,7 +21,7 @@ from observatory_storage.bench.parallel import run_parallel
 from observatory_storage.bench.processes import run_processes
 from observatory_storage.bench.queries import run_queries
 from observatory_storage.bench.report import Report, machine, package_versions
-from observatory_storage.bench.runner import run_methods, say
+from observatory_storage.bench.runner import run_methods
 from observatory_storage.bench.scale import run_scale
 from observatory_storage.db import embedded
 from observatory_storage.settings import Settings
