@@ -98,7 +98,7 @@ int row_text_equals(od_builder *b, int col, od_str v) {
     od_slot *s = &b->slot[col];
     if (s->state != S_TEXT || b->text.failed) return 0;
     od_str plain = od_str_plain(v, &b->dec.scratch);
-    return plain.n == s->len && memcmp(plain.p, b->text.p + s->off, s->len) == 0;
+    return plain.n == s->len && (s->len == 0 || memcmp(plain.p, b->text.p + s->off, s->len) == 0);
 }
 
 /* --- extras ---------------------------------------------------------------------- */
@@ -273,7 +273,7 @@ static void col_put(od_col *c, const od_slot *s, const uint8_t *text, int64_t ro
     if (s->state == S_UNFIT && c->unfit_row < 0) {
         c->unfit_row = row;
         size_t n = s->len < sizeof c->unfit - 1 ? s->len : sizeof c->unfit - 1;
-        memcpy(c->unfit, text + s->off, n);
+        if (n) memcpy(c->unfit, text + s->off, n); /* text is NULL when nothing was written */
         c->unfit[n] = 0;
     }
     if (null) c->nulls++;
@@ -284,7 +284,7 @@ static void col_put(od_col *c, const od_slot *s, const uint8_t *text, int64_t ro
             int32_t zero = 0;
             odb_put(&c->offs, &zero, 4);
         }
-        if (!null) odb_put(&c->data, text + s->off, s->len);
+        if (!null && s->len) odb_put(&c->data, text + s->off, s->len);
         if (c->data.n > OD_MAX_BUFFER) c->data.failed = 1;
         int32_t end = (int32_t)c->data.n;
         odb_put(&c->offs, &end, 4);
