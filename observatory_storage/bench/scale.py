@@ -7,7 +7,7 @@ local folder and on an S3 API (moto's server, when installed); a ledger of at le
 ``ledger_rows`` rows (the landing's keys plus synthetic ones, written by COPY). Measured:
 
 - ``tick``: the discovery pass of a sensor tick (``pending_objects`` + ``list_outside``),
-  with one new file pending; ``full``: the same pass listing every key (what a tick cost
+  with NEW_FILES (100) new files pending in the newest minute folder; ``full``: the same pass listing every key (what a tick cost
   before incremental discovery, and what ``ingest --sweep`` costs);
 - ``s3_requests``: S3 API calls of one tick (boto's own event hook counts them);
 - ``health_p50/p99``: ``/health`` documents, each computed anew (no cache);
@@ -57,6 +57,13 @@ PARTITION = "year={:%Y}/month={:%m}/day={:%d}/hour={:%H}/minute={:%M}"
 def _key(i: int, n: int) -> str:
     at = NEWEST - SPAN * (i / max(n, 1))
     return f"traces/{PARTITION.format(at, at, at, at, at)}/traces_{i:08d}.parquet"
+
+
+NEW_FILES = 100  # files pending at each measured tick
+
+
+def _new_keys() -> list[str]:
+    return [_key(0, 1).replace("traces_", f"new_{j:03d}_") for j in range(NEW_FILES)]
 
 
 def _make_local(root: Path, n: int) -> list[str]:
@@ -117,7 +124,8 @@ def _count_requests(landing) -> list[int]:
 
 def measure(settings, landing, url: str) -> dict:
     """One size: tick (incremental and full), S3 calls, /health, /metrics, empty ingest."""
-    landing.put(_key(0, 1).replace("traces_", "new_"), b"x")  # one new file
+    for key in _new_keys():  # what arrived since the last tick
+        landing.put(key, b"x")
     calls = _count_requests(landing)
     out: dict = {}
 
@@ -200,14 +208,16 @@ def run_scale(server: str, data_dir: Path, sizes: list[int], ledger_rows: list[i
         say(f"bench --scale: {n:,} local files ...")
         keys = _make_local(root, n)
         landing = open_landing(load_settings(landing_url=str(root)))
-        for rows in [r for r in ledger_rows if r >= n] or [n]:
+        # the smallest ledger that holds the landing; the largest landing with every one
+        fitting = [r for r in ledger_rows if r >= n] or [n]
+        for rows in fitting if n == max(sizes) else fitting[:1]:
             with databases.fresh_database(server, "scale") as url:
                 _fill_ledger(url, {k: f"1-{MTIME_NS}" for k in keys}, rows)
                 settings = load_settings(database_url=url, landing_url=str(root))
                 results["local"].append({"files": n, "ledger_rows": rows,
                                          **measure(settings, landing, url)})
-                (root.joinpath(*_key(0, 1).replace("traces_", "new_").split("/"))).unlink(
-                    missing_ok=True)
+                for key in _new_keys():
+                    root.joinpath(*key.split("/")).unlink(missing_ok=True)
     results["s3"] = _run_s3(server, s3_sizes, ledger_rows)
     say("bench --scale: files per second ...")
     results["files_per_second"] = files_per_second(server, data_dir)
