@@ -10,7 +10,6 @@ repeated until the file reaches the size asked for (1 GB is about 14M spans).
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from observatory_storage.bench import databases
 from observatory_storage.bench.console import say
 from observatory_storage.bench.data import spans
 from observatory_storage.bench.methods import Options
+from observatory_storage.bench.rss import peak_rss_mb
 from observatory_storage.datasets import TRACES
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest.discovery import pending_objects
@@ -78,23 +78,6 @@ def run_memory(data_dir: Path, server_url: str, gigabytes: float, options: Optio
     }
 
 
-def _peak_rss_mb() -> float:
-    """This process's high-water RSS since its exec.
-
-    ``getrusage().ru_maxrss`` is no good here: Linux carries the parent's peak across
-    fork and exec, so the child would report the benchmark's own size. ``VmHWM`` belongs
-    to the new address space only.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def _child(url: str, landing: str, batch_size: str, buffer_size: str) -> None:
 
     overrides = {"copy_batch_size": batch_size, "copy_buffer_size": buffer_size}
@@ -103,7 +86,7 @@ def _child(url: str, landing: str, batch_size: str, buffer_size: str) -> None:
     )
     with connect(settings) as conn:
         objects = pending_objects(settings, conn, datasets=[TRACES.name])
-    baseline = _peak_rss_mb()
+    baseline = peak_rss_mb()
     started = time.perf_counter()
     report = load_objects(settings, objects, run_id="bench-memory")
     seconds = time.perf_counter() - started
@@ -111,7 +94,7 @@ def _child(url: str, landing: str, batch_size: str, buffer_size: str) -> None:
         raise SystemExit(f"not every file loaded: {report.as_dict()['problems']}")
     print(json.dumps({
         "baseline_rss_mb": baseline,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "seconds": seconds,
         "copy_batch_size": settings.copy_batch_size,
     }))

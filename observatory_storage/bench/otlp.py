@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from observatory_storage import generate_otlp
 from observatory_storage.bench.console import say
 from observatory_storage.bench.data import BenchData
 from observatory_storage.bench.methods import Load
+from observatory_storage.bench.rss import peak_rss_mb
 from observatory_storage.db.connection import connect
 from observatory_storage.ingest.discovery import pending_objects
 from observatory_storage.ingest.loader import load_objects
@@ -115,23 +115,11 @@ def run_decode(data: BenchData) -> dict:
             "rss_target_mb": DECODE_RSS_TARGET_MB}
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: ru_maxrss would keep the forking parent's peak)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _decode(decoder: str, files: list[str]) -> dict:
     from observatory_storage.ingest.otlp.reader import OtlpReader
 
     batch_size = load_settings().copy_batch_size
-    baseline = _peak_rss_mb()
+    baseline = peak_rss_mb()
     rows, cpu, wall = 0, time.process_time(), time.perf_counter()
     for path in files:
         with open(path, "rb") as handle:
@@ -139,7 +127,7 @@ def _decode(decoder: str, files: list[str]) -> dict:
                 rows += batch.num_rows
     return {"rows": rows, "cpu_seconds": round(time.process_time() - cpu, 3),
             "wall_seconds": round(time.perf_counter() - wall, 3),
-            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
             "baseline_rss_mb": round(baseline, 1), "batch_size": batch_size}
 
 

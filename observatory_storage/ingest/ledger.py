@@ -112,28 +112,7 @@ def claim(conn: psycopg.Connection, schema: str, obj: LandingObject, run_id: str
     Returns CLAIMED (the caller COPYs and commits), SKIPPED or CONFLICT. Blocks while
     another transaction holds an uncommitted claim on the same key.
     """
-    claimed = conn.execute(
-        sql.SQL(
-            """INSERT INTO {table} AS f
-                   (object_key, dataset, status, fingerprint, size_bytes, run_id)
-               VALUES (%s, %s, 'loaded', %s, %s, %s)
-               ON CONFLICT (object_key) DO UPDATE
-                   SET status = 'loaded', dataset = EXCLUDED.dataset,
-                       fingerprint = EXCLUDED.fingerprint, size_bytes = EXCLUDED.size_bytes,
-                       run_id = EXCLUDED.run_id, attempts = f.attempts + 1,
-                       error = NULL, error_column = NULL, error_row = NULL,
-                       quarantine_key = NULL, loaded_at = now(), part_bounds = NULL
-                   WHERE f.status = 'quarantined' AND f.fingerprint <> EXCLUDED.fingerprint
-               RETURNING 1"""
-        ).format(table=_table(schema)),
-        (obj.key, obj.dataset, obj.fingerprint, obj.size, run_id),
-    ).fetchone()
-    if claimed:
-        return CLAIMED
-    entry = get(conn, schema, obj.key)
-    if entry is not None and entry.status != "quarantined" and entry.fingerprint != obj.fingerprint:
-        return CONFLICT
-    return SKIPPED
+    return claim_group(conn, schema, [obj], run_id)[obj.key]
 
 
 def claim_group(conn: psycopg.Connection, schema: str, objs: list[LandingObject],
