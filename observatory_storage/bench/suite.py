@@ -43,12 +43,13 @@ def run(settings: Settings, server: str, *, rows: int, methods: list[str], data_
     )
     if scale is not None:
         report.extras["scale"] = run_scale(server, data_dir, **scale)
-    if not methods:
-        return report
+    if not methods and not otlp_decode:
+        return report  # --scale alone
     say(f"bench: {rows:,} spans on {report.backend} ({report.server}); preparing data ...")
     data = bench_data.prepare(data_dir / f"spans-{rows}", rows)
-    report.methods = run_methods(methods, data, server, options, keep=keep)
-    report.score()
+    if methods:
+        report.methods = run_methods(methods, data, server, options, keep=keep)
+        report.score()
     if copy_suite:
         _copy_suite(report, data, server, options, settings, keep)
     if levels:
