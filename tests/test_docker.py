@@ -269,7 +269,7 @@ def test_migrations_are_found_in_the_image_layout():
 
 def test_dagster_postgres_extra_is_pinned_with_the_dagster_family():
     pyproject = (PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert re.search(r'postgres-storage = \["dagster-postgres==0\.29\.27"\]', pyproject)
+    assert re.search(r'postgres-storage = \["dagster-postgres==0\.29\.27"[],]', pyproject)
     assert '"dagster==1.13.27"' in pyproject
     assert importlib.util.find_spec("dagster_postgres") is not None
 

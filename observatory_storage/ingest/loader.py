@@ -209,7 +209,13 @@ def load_objects(
             for other in futures:
                 other.cancel()
             if not isinstance(exc, Exception):  # interrupted (run terminated, Ctrl-C):
-                conns.cancel()  # end the COPYs in flight now; their transactions roll back
+                # end the COPYs in flight now (their transactions roll back), again until
+                # every unit ended: one that was starting as the first cancel went out
+                # would otherwise wait on its lock while shutdown waits for it
+                running = [future for future in futures if not future.done()]
+                while running:
+                    conns.cancel()
+                    _, running = wait(running, timeout=0.5)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             conns.close()

@@ -120,6 +120,7 @@ def test_every_schedule_is_defined_with_a_valid_cron_in_utc():
         "partitions_schedule": "15 0 * * *",
         "compression_schedule": "0 4 * * *",
         "migrate_schedule": "0 1 * * *",
+        "dagster_retention_schedule": "45 2 * * *",
     }
     assert set(expected) <= names
     for schedule in SCHEDULES:
