@@ -226,6 +226,10 @@ def test_three_processes_race_on_a_split_file(database_url, landing_dir, record_
 
 _LOADER = textwrap.dedent(
     """
+    import signal
+    # Ctrl-C's own handler, whatever this process inherited: a suite started in the
+    # background (nohup, `cmd &` without job control) passes SIGINT on as ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from observatory_storage.ingest.discovery import pending_objects
     from observatory_storage.ingest.loader import load_objects
     from observatory_storage.db.connection import connect
