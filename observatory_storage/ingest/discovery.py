@@ -103,8 +103,9 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
     for root in roots:
         # a root's first pass (no sweep yet) lists everything: a landing that already holds
         # files before the first run has them all found, as a later `ingest --sweep` would
-        first = write and stateful and not sweep and _sweep_cursor(conn, schema, landing,
-                                                                    root) is _NEVER
+        state = _sweep_state(conn, schema, landing, root, settings.landing_sweep_minutes) \
+            if write and stateful and not sweep else None
+        first = state is _NEVER
         if sweep or first:
             report.full = True
             for obj in landing.list(root):
@@ -117,9 +118,8 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
         for obj in landing.list_recent(root, lookback, listed):
             candidates[obj.key] = obj
             report.recent += 1
-        if write and settings.landing_sweep_batch and _sweep_due(
-                conn, schema, landing, root, settings.landing_sweep_minutes):
-            after, through = _sweep_step(conn, schema, landing, root,
+        if state is not None and settings.landing_sweep_batch and state.due:
+            after, through = _sweep_step(conn, schema, landing, root, state.cursor,
                                          settings.landing_sweep_batch, candidates, report)
             covered.append((root, after, through))
     seen = set(candidates)  # found by a listing of this pass (or notified, below)
@@ -146,24 +146,22 @@ def discover(settings: Settings, conn: psycopg.Connection, landing: Landing,
 _NEVER = object()  # no sweep of this root was ever recorded
 
 
-def _sweep_cursor(conn: psycopg.Connection, schema: str, landing: Landing, root: str):
-    row = conn.execute(
-        sql.SQL("SELECT cursor FROM {} WHERE landing = %s AND root = %s").format(
-            _table(schema, "landing_sweeps")), (landing.identity, root)).fetchone()
-    return _NEVER if row is None else row[0]
+@dataclass(frozen=True)
+class _SweepState:
+    cursor: str | None  # the last key the sweep under way listed; None between sweeps
+    due: bool  # a sweep is under way, or the last one ended LANDING_SWEEP_MINUTES ago
 
 
-def _sweep_due(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
-               interval_minutes: float) -> bool:
-    """Whether this pass takes a sweep step: a sweep is under way (a cursor is kept), or
-    the last one finished at least LANDING_SWEEP_MINUTES ago (or none ever finished)."""
+def _sweep_state(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
+                 interval_minutes: float):
+    """The root's rolling sweep (one read per pass): _NEVER when none was ever recorded."""
     row = conn.execute(
-        sql.SQL("SELECT cursor IS NOT NULL OR last_pass_at IS NULL "
+        sql.SQL("SELECT cursor, cursor IS NOT NULL OR last_pass_at IS NULL "
                 "OR last_pass_at <= now() - make_interval(secs => %s) "
                 "FROM {} WHERE landing = %s AND root = %s").format(
             _table(schema, "landing_sweeps")),
         (interval_minutes * 60, landing.identity, root)).fetchone()
-    return row is None or row[0]
+    return _NEVER if row is None else _SweepState(row[0], row[1])
 
 
 def _record_sweep(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
@@ -184,12 +182,11 @@ def _record_sweep(conn: psycopg.Connection, schema: str, landing: Landing, root:
 
 
 def _sweep_step(conn: psycopg.Connection, schema: str, landing: Landing, root: str,
-                batch: int, candidates: dict[str, LandingObject], report: Pass,
-                ) -> tuple[str | None, str | None]:
-    """The next ``batch`` keys of the rolling sweep; returns the key range it covered,
-    (after, through), ``through`` None when the pass reached the end (and starts over)."""
-    after = _sweep_cursor(conn, schema, landing, root)
-    after = None if after is _NEVER else after
+                after: str | None, batch: int, candidates: dict[str, LandingObject],
+                report: Pass) -> tuple[str | None, str | None]:
+    """The next ``batch`` keys of the rolling sweep after key ``after``; returns the key
+    range it covered, (after, through), ``through`` None when the pass reached the end
+    (and starts over)."""
     step = landing.list_after(root, after, batch)
     for obj in step:
         candidates[obj.key] = obj
@@ -324,16 +321,14 @@ class Backlog:
 def backlog(settings: Settings, conn: psycopg.Connection, landing: Landing) -> Backlog:
     """Pending files as /health and /metrics count them: read only, at the cost of the
     recent listing and the backlog rows (never a full listing)."""
-    todo = discover(settings, conn, landing, LANDING_ROOTS, write=False) \
-        if _has_state(conn, settings.db_schema) else \
-        discover(settings, conn, landing, LANDING_ROOTS, sweep=True, write=False)
-    return Backlog(len(todo), min((o.modified for o in todo), default=None),
-                   _swept_through(conn, settings.db_schema, landing))
+    # before migration 0008, discover itself falls back to the full listing
+    todo = discover(settings, conn, landing, LANDING_ROOTS, write=False)
+    swept = _swept_through(conn, settings.db_schema, landing) \
+        if _has_state(conn, settings.db_schema) else None
+    return Backlog(len(todo), min((o.modified for o in todo), default=None), swept)
 
 
 def _swept_through(conn: psycopg.Connection, schema: str, landing: Landing) -> float | None:
-    if not _has_state(conn, schema):
-        return None
     row = conn.execute(
         sql.SQL("SELECT count(*), count(last_pass_at), "
                 "extract(epoch FROM min(last_pass_at))::float8 FROM {} "
